@@ -1,0 +1,211 @@
+package kdu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kdu-io/kdu/internal/cluster"
+	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/naming"
+	"github.com/kdu-io/kdu/internal/store"
+)
+
+// Cluster is a registered cluster as kdu shows it. It never carries the kubeconfig.
+type Cluster struct {
+	ID        string    `json:"id"`
+	Server    string    `json:"server"`
+	Context   string    `json:"context"`
+	Namespace string    `json:"namespace"`
+	Flavour   string    `json:"flavour"`
+	Version   string    `json:"version"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func clusterOf(c store.Cluster) Cluster {
+	return Cluster{ID: c.ID, Server: c.Server, Context: c.Context, Namespace: c.Namespace, Flavour: c.Flavour,
+		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// ClusterSpec registers a cluster (spec §4.1 init_env).
+type ClusterSpec struct {
+	// ID names the cluster. N2VC's legacy "namespace:cluster_id" form is accepted: the namespace part becomes
+	// the default namespace unless Namespace is set.
+	ID string
+	// Kubeconfig is the kubeconfig content. It must be self-contained (no file references, no exec plugins).
+	Kubeconfig []byte
+	// Context selects a kubeconfig context; "" means its current-context (or its only context).
+	Context string
+	// Namespace is the default namespace of KDUs on this cluster; "" means the context's namespace, else
+	// "default".
+	Namespace string
+	// Replace allows re-registering an existing ID, replacing its credentials. Without it an existing ID is
+	// an ErrExists error and the stored credentials are kept.
+	Replace bool
+}
+
+// AddCluster validates a kubeconfig, checks that its API server answers with the credentials given, and
+// registers the cluster. Nothing is stored if any check fails.
+func (m *Manager) AddCluster(ctx context.Context, spec ClusterSpec) (*Cluster, error) {
+	nsPart, id, err := naming.ParseClusterID(spec.ID)
+	if err != nil {
+		return nil, invalid("id", err)
+	}
+	ns := spec.Namespace
+	if ns == "" {
+		ns = nsPart
+	}
+	if ns != "" {
+		if err := naming.ValidateNamespace(ns); err != nil {
+			return nil, invalid("namespace", err)
+		}
+	}
+	kc, err := cluster.ParseKubeconfig(spec.Kubeconfig, spec.Context)
+	if err != nil {
+		return nil, invalid("kubeconfig", err)
+	}
+	if ns == "" {
+		ns = kc.Namespace
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	existing, err := m.store.GetCluster(ctx, id)
+	switch {
+	case err == nil && !spec.Replace:
+		return nil, fmt.Errorf("cluster %q is already registered (server %s); replace its credentials explicitly: %w",
+			id, existing.Server, ErrExists)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	conn, err := cluster.Connect(kc, cluster.Options{})
+	if err != nil {
+		return nil, invalid("kubeconfig", err)
+	}
+	version, err := conn.Check(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", id, translate(err))
+	}
+	raw, err := kc.Bytes()
+	if err != nil {
+		return nil, invalid("kubeconfig", err)
+	}
+	rec := store.Cluster{
+		ID: id, Kubeconfig: raw, Context: kc.Context(), Namespace: ns, Flavour: store.FlavourHelm3,
+		Server: kc.Server, Version: version,
+	}
+	var saved store.Cluster
+	if existing.ID != "" {
+		rec.Project, rec.Flavour = existing.Project, existing.Flavour
+		saved, err = m.store.UpdateCluster(ctx, rec)
+		m.dropConnection(id)
+	} else {
+		saved, err = m.store.CreateCluster(ctx, rec)
+	}
+	if errors.Is(err, store.ErrExists) {
+		return nil, fmt.Errorf("cluster %q was registered concurrently: %w", id, ErrExists)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.log.Info("cluster registered", "cluster", id, "server", kc.Server, "version", version, "replaced", existing.ID != "")
+	c := clusterOf(saved)
+	return &c, nil
+}
+
+// Clusters lists the registered clusters.
+func (m *Manager) Clusters(ctx context.Context) ([]Cluster, error) {
+	recs, err := m.store.ListClusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Cluster, len(recs))
+	for i, r := range recs {
+		out[i] = clusterOf(r)
+	}
+	return out, nil
+}
+
+// GetCluster returns one registered cluster. ref may be "namespace:id".
+func (m *Manager) GetCluster(ctx context.Context, ref string) (*Cluster, error) {
+	_, id, err := naming.ParseClusterID(ref)
+	if err != nil {
+		return nil, invalid("cluster", err)
+	}
+	rec, err := m.store.GetCluster(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("cluster", "cluster %q", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := clusterOf(rec)
+	return &c, nil
+}
+
+// CheckCluster contacts a registered cluster's API server, records the version it reports and returns it.
+func (m *Manager) CheckCluster(ctx context.Context, ref string) (*Cluster, error) {
+	_, id, err := naming.ParseClusterID(ref)
+	if err != nil {
+		return nil, invalid("cluster", err)
+	}
+	cc, rec, err := m.connection(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := cc.conn.Check(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", id, translate(err))
+	}
+	c := clusterOf(rec)
+	c.Version = v
+	return &c, nil
+}
+
+// RemoveOptions control RemoveCluster (spec §4.3 reset).
+type RemoveOptions struct {
+	// Force uninstalls the cluster's releases first; without it a cluster with releases is not removed.
+	Force bool
+}
+
+// RemoveCluster unregisters a cluster. If releases remain on it, removal fails with ErrHasReleases unless
+// Force, which uninstalls every release first (failing, and keeping the registration, if any uninstall fails).
+func (m *Manager) RemoveCluster(ctx context.Context, ref string, opts RemoveOptions) error {
+	_, id, err := naming.ParseClusterID(ref)
+	if err != nil {
+		return invalid("cluster", err)
+	}
+	cc, _, err := m.connection(ctx, id)
+	if err != nil {
+		return err
+	}
+	rels, err := cc.engine.List(ctx, engine.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("cluster %q: listing releases before removal: %w", id, translate(err))
+	}
+	if len(rels) > 0 && !opts.Force {
+		names := make([]string, 0, len(rels))
+		for _, r := range rels {
+			names = append(names, r.Namespace+"/"+r.Name)
+		}
+		return fmt.Errorf("cluster %q still has %d release(s) (%s); uninstall them or force removal: %w",
+			id, len(rels), strings.Join(names, ", "), ErrHasReleases)
+	}
+	for _, r := range rels {
+		if _, err := m.Uninstall(ctx, Target{Cluster: id, Namespace: r.Namespace, Name: r.Name}, UninstallOptions{}); err != nil {
+			return fmt.Errorf("cluster %q: uninstalling %s/%s before removal: %w", id, r.Namespace, r.Name, err)
+		}
+	}
+	if err := m.store.DeleteCluster(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("cluster", "cluster %q", id)
+		}
+		return err
+	}
+	m.dropConnection(id)
+	m.log.Info("cluster removed", "cluster", id, "uninstalled", len(rels))
+	return nil
+}

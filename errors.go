@@ -1,0 +1,124 @@
+package kdu
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kdu-io/kdu/internal/cluster"
+	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/locks"
+)
+
+// Sentinel errors. Every error kdu returns wraps at most one of these; callers branch with errors.Is, and the
+// service maps them to HTTP statuses in one place.
+var (
+	// ErrInvalid means an input was rejected before anything changed. The error is a *FieldError.
+	ErrInvalid = errors.New("invalid input")
+	// ErrNotFound means a cluster, repository or release does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means a cluster, repository or release of that name already exists.
+	ErrExists = errors.New("already exists")
+	// ErrBusy means another operation on the same release did not finish within the lock wait.
+	ErrBusy = locks.ErrBusy
+	// ErrPending means Helm records an operation in progress on the release (pending-install/upgrade/rollback).
+	ErrPending = engine.ErrPending
+	// ErrUnsupported means the operation does not exist for Helm KDUs (spec §4.13).
+	ErrUnsupported = engine.ErrUnsupported
+	// ErrUnreachable means the cluster's API server could not be reached or refused the credentials.
+	ErrUnreachable = errors.New("cluster unreachable")
+	// ErrHasReleases means a cluster still has releases and removal was not forced.
+	ErrHasReleases = errors.New("cluster has releases")
+	// ErrTimeout means an operation's wait for readiness ran out of time.
+	ErrTimeout = engine.ErrTimeout
+)
+
+// FieldError is a rejected input: which field, and why. It wraps ErrInvalid.
+type FieldError struct {
+	Field  string
+	Reason string
+	Err    error // the underlying cause, if any
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap returns ErrInvalid and the underlying cause.
+func (e *FieldError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrInvalid, e.Err}
+	}
+	return []error{ErrInvalid}
+}
+
+func invalid(field string, err error) error {
+	return &FieldError{Field: field, Reason: err.Error(), Err: err}
+}
+
+func invalidf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// NotFoundError says which kind of thing was not found: "cluster", "repository", "release" or "chart".
+// It wraps ErrNotFound.
+type NotFoundError struct {
+	Kind string
+	Msg  string
+	Err  error
+}
+
+func (e *NotFoundError) Error() string { return e.Msg }
+
+// Unwrap returns ErrNotFound and the underlying cause.
+func (e *NotFoundError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrNotFound, e.Err}
+	}
+	return []error{ErrNotFound}
+}
+
+func notFound(kind, format string, args ...any) error {
+	return &NotFoundError{Kind: kind, Msg: fmt.Sprintf(format, args...) + " not found"}
+}
+
+// notFoundKind returns the Kind of a NotFoundError in err's chain, or "".
+func notFoundKind(err error) string {
+	var nf *NotFoundError
+	if errors.As(err, &nf) {
+		return nf.Kind
+	}
+	return ""
+}
+
+// translate maps errors of kdu's internal packages to the public sentinels, keeping their text.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
+		errors.Is(err, ErrUnreachable):
+		return err
+	case errors.Is(err, engine.ErrReleaseNotFound):
+		return &NotFoundError{Kind: "release", Msg: err.Error(), Err: err}
+	case errors.Is(err, engine.ErrChartNotFound):
+		return &NotFoundError{Kind: "chart", Msg: err.Error(), Err: err}
+	case errors.Is(err, engine.ErrReleaseExists):
+		return &wrapped{err, ErrExists}
+	case errors.Is(err, engine.ErrAmbiguousRelease):
+		return &FieldError{Field: "namespace", Reason: err.Error(), Err: err}
+	case errors.Is(err, engine.ErrInvalidChart):
+		return &FieldError{Field: "chart", Reason: err.Error(), Err: err}
+	case errors.Is(err, cluster.ErrInvalidKubeconfig):
+		return &FieldError{Field: "kubeconfig", Reason: err.Error(), Err: err}
+	case errors.Is(err, cluster.ErrUnreachable), errors.Is(err, engine.ErrUnreachable):
+		return &wrapped{err, ErrUnreachable}
+	}
+	return err
+}
+
+// wrapped keeps an error's text and chain and adds a public sentinel to it.
+type wrapped struct {
+	err      error
+	sentinel error
+}
+
+func (w *wrapped) Error() string   { return w.err.Error() }
+func (w *wrapped) Unwrap() []error { return []error{w.err, w.sentinel} }

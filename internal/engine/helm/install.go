@@ -1,0 +1,111 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"helm.sh/helm/v4/pkg/action"
+	rspb "helm.sh/helm/v4/pkg/release/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kdu-io/kdu/internal/engine"
+)
+
+// Install installs a chart as a new release. The release name must be unused in every namespace of the cluster
+// (kdu addresses KDUs by name, as N2VC did). With Atomic, a failed install is uninstalled, and a namespace this
+// install created is removed again, so nothing is left behind.
+func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engine.Release, error) {
+	ch, err := forOperation(req.Chart)
+	if err != nil {
+		return nil, err
+	}
+	if existing, err := e.reader.find(ctx, "", req.Name); err == nil {
+		return nil, fmt.Errorf("%w: %s (namespace %s, revision %d, %s)", engine.ErrReleaseExists,
+			req.Name, existing.rel.Namespace, existing.rel.Version, existing.rel.Info.Status)
+	} else if !errors.Is(err, engine.ErrReleaseNotFound) {
+		return nil, err
+	}
+
+	createdNS, err := e.ensureNamespace(ctx, req.Namespace, req.CreateNamespace)
+	if err != nil {
+		return nil, err
+	}
+
+	cfg, err := e.configuration(req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	in := action.NewInstall(cfg)
+	in.ReleaseName = req.Name
+	in.Namespace = req.Namespace
+	in.RollbackOnFailure = req.Atomic
+	in.WaitStrategy = waitStrategy(req.WaitOptions)
+	in.WaitOptions = e.waitOptions(ctx)
+	in.Timeout = e.timeout(req.Timeout)
+	in.Description = req.Description
+	in.ServerSideApply = true
+
+	key := engine.Key{Namespace: req.Namespace, Name: req.Name}
+	stop := e.watchProgress(ctx, key, "installing", req.Progress)
+	// The install runs to completion even if ctx is cancelled (Helm would otherwise carry on in the background,
+	// outside kdu's release lock); cancellation reaches it through the wait context instead.
+	res, runErr := in.RunWithContext(context.WithoutCancel(ctx), ch, req.Values)
+	stop()
+
+	if runErr != nil {
+		if req.Atomic && createdNS {
+			e.removeNamespaceIfEmpty(req.Namespace)
+		}
+		return nil, fmt.Errorf("install %s: %w", key, classify(runErr))
+	}
+	rel, ok := res.(*rspb.Release)
+	if !ok {
+		return nil, fmt.Errorf("install %s: unexpected release type %T", key, res)
+	}
+	e.reader.awaitRevision(ctx, key, rel.Version, false)
+	out := toRelease(rel)
+	return &out, nil
+}
+
+// ensureNamespace checks that the namespace exists, creating it when allowed. It reports whether it created it.
+func (e *Engine) ensureNamespace(ctx context.Context, ns string, create bool) (bool, error) {
+	nsClient := e.conn.Clientset.CoreV1().Namespaces()
+	_, err := nsClient.Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return false, nil
+	case apierrors.IsForbidden(err):
+		return false, nil // may not read namespaces; let the install itself tell
+	case !apierrors.IsNotFound(err):
+		return false, fmt.Errorf("checking namespace %s: %w", ns, err)
+	case !create:
+		return false, fmt.Errorf("namespace %s does not exist (allow kdu to create it)", ns)
+	}
+	_, err = nsClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:   ns,
+		Labels: map[string]string{"name": ns, "app.kubernetes.io/created-by": FieldManager},
+	}}, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	return true, nil
+}
+
+// removeNamespaceIfEmpty deletes a namespace kdu created for a failed atomic install when no release record
+// remains in it. Errors are logged: the install error is what the caller needs to see.
+func (e *Engine) removeNamespaceIfEmpty(ns string) {
+	ctx := context.Background()
+	left, err := e.reader.listSecrets(ctx, ns, labelOwner+"="+ownerHelm)
+	if err != nil || len(left) > 0 {
+		return
+	}
+	if err := e.conn.Clientset.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		e.log.Warn("could not remove the namespace created for a failed atomic install", "namespace", ns, "error", err)
+	}
+}

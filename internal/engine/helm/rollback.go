@@ -1,0 +1,59 @@
+package helm
+
+import (
+	"context"
+	"fmt"
+
+	"helm.sh/helm/v4/pkg/action"
+
+	"github.com/kdu-io/kdu/internal/engine"
+)
+
+// Rollback rolls a release back to a revision (0: the previous one), waiting for readiness when asked, and
+// returns the new revision it creates.
+func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*engine.Release, error) {
+	if req.Revision < 0 {
+		return nil, fmt.Errorf("rollback %s: revision %d: must be 0 (previous) or a positive revision", req.Key, req.Revision)
+	}
+	cur, err := e.reader.find(ctx, req.Namespace, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	k := engine.Key{Namespace: cur.rel.Namespace, Name: req.Name}
+	target := req.Revision
+	if target == 0 {
+		target = cur.rel.Version - 1
+	}
+	if target < 1 {
+		return nil, fmt.Errorf("rollback %s: release is at revision %d and has no previous revision", k, cur.rel.Version)
+	}
+	if target == cur.rel.Version {
+		return nil, fmt.Errorf("rollback %s: revision %d is the current revision", k, target)
+	}
+
+	cfg, err := e.configuration(k.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	rb := action.NewRollback(cfg)
+	rb.Version = target
+	rb.WaitStrategy = waitStrategy(req.WaitOptions)
+	rb.WaitOptions = e.waitOptions(ctx)
+	rb.Timeout = e.timeout(req.Timeout)
+	rb.MaxHistory = e.opts.MaxHistory
+	rb.ServerSideApply = "auto"
+
+	stop := e.watchProgress(ctx, k, "rolling back", req.Progress)
+	runErr := rb.Run(k.Name) // takes no context; its wait is bounded by the wait context and Timeout
+	stop()
+	if runErr != nil {
+		return e.afterFailure(ctx, k, fmt.Errorf("rollback %s to revision %d: %w", k, target, classify(runErr)))
+	}
+	rec, err := e.reader.find(ctx, k.Namespace, k.Name)
+	if err != nil {
+		return nil, fmt.Errorf("rollback %s: reading the new revision: %w", k, err)
+	}
+	e.reader.awaitRevision(ctx, k, rec.rel.Version, false)
+	out := toRelease(rec.rel)
+	return &out, nil
+}

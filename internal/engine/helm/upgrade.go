@@ -1,0 +1,83 @@
+package helm
+
+import (
+	"context"
+	"fmt"
+
+	"helm.sh/helm/v4/pkg/action"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	rspb "helm.sh/helm/v4/pkg/release/v1"
+
+	"github.com/kdu-io/kdu/internal/engine"
+)
+
+// Upgrade upgrades a release to a chart (nil: the chart of its current revision) with new values combined
+// according to ValuesMode. With Atomic, a failed upgrade rolls back to the last successful revision. It
+// returns the revision the release ends at.
+func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engine.Release, error) {
+	cur, err := e.reader.find(ctx, req.Namespace, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	key := cur.rel.Namespace
+	var ch *chart.Chart
+	if req.Chart != nil {
+		if ch, err = forOperation(req.Chart); err != nil {
+			return nil, err
+		}
+	} else {
+		if cur.rel.Chart == nil {
+			return nil, fmt.Errorf("%w: release %s/%s records no chart; give one", engine.ErrInvalidChart, key, req.Name)
+		}
+		ch = copyChart(cur.rel.Chart)
+	}
+
+	cfg, err := e.configuration(cur.rel.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace = cur.rel.Namespace
+	switch req.ValuesMode {
+	case engine.ResetValues:
+		up.ResetValues = true
+	case engine.ResetThenReuseValues:
+		up.ResetThenReuseValues = true
+	default:
+		up.ReuseValues = true
+	}
+	up.ForceConflicts = req.ForceConflicts
+	up.RollbackOnFailure = req.Atomic
+	up.WaitStrategy = waitStrategy(req.WaitOptions)
+	up.WaitOptions = e.waitOptions(ctx)
+	up.Timeout = e.timeout(req.Timeout)
+	up.MaxHistory = e.opts.MaxHistory
+	up.Description = req.Description
+	up.ServerSideApply = "auto"
+
+	k := engine.Key{Namespace: cur.rel.Namespace, Name: req.Name}
+	stop := e.watchProgress(ctx, k, "upgrading", req.Progress)
+	res, runErr := up.RunWithContext(context.WithoutCancel(ctx), req.Name, ch, req.Values)
+	stop()
+	if runErr != nil {
+		return e.afterFailure(ctx, k, fmt.Errorf("upgrade %s: %w", k, classify(runErr)))
+	}
+	rel, ok := res.(*rspb.Release)
+	if !ok {
+		return nil, fmt.Errorf("upgrade %s: unexpected release type %T", k, res)
+	}
+	e.reader.awaitRevision(ctx, k, rel.Version, false)
+	out := toRelease(rel)
+	return &out, nil
+}
+
+// afterFailure returns the operation's error together with the release as it now stands (after an atomic
+// rollback, say), so callers can report the revision the release ended at.
+func (e *Engine) afterFailure(ctx context.Context, key engine.Key, opErr error) (*engine.Release, error) {
+	rec, err := e.reader.find(context.WithoutCancel(ctx), key.Namespace, key.Name)
+	if err != nil {
+		return nil, opErr
+	}
+	out := toRelease(rec.rel)
+	return &out, opErr
+}

@@ -1,0 +1,211 @@
+// Package kdu deploys and manages KDUs — Kubernetes Deployment Units, i.e. Helm charts — on many Kubernetes
+// clusters. It is the library at the core of the kdu service and CLI, and re-implements OSM N2VC's Helm
+// connector in-process on the Helm v4 SDK: no helm or kubectl binaries, no command strings.
+//
+// A Manager holds the registered clusters (kubeconfigs encrypted at rest in its store) and runs every KDU
+// operation of N2VC's connector against them: install, upgrade, scale, rollback, uninstall, status, list,
+// history, values, services and chart inspection. Operations on one release are serialised by a per-release
+// lock; operations on different releases and clusters run in parallel.
+package kdu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kdu-io/kdu/internal/cluster"
+	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/helm"
+	"github.com/kdu-io/kdu/internal/locks"
+	"github.com/kdu-io/kdu/internal/secret"
+	"github.com/kdu-io/kdu/internal/store"
+	"github.com/kdu-io/kdu/internal/store/sqlite"
+)
+
+// Public aliases of the engine's result types.
+type (
+	// Release is one revision of a release.
+	Release = engine.Release
+	// ReleaseState is a release state as Helm records it (deployed, failed, pending-install, ...).
+	ReleaseState = engine.State
+	// Status is a release with the readiness of every object in its manifest.
+	Status = engine.Status
+	// Resource is one object of a release and its readiness.
+	Resource = engine.Resource
+	// Service is a Service of a release.
+	Service = engine.Service
+	// ServicePort is one port of a Service.
+	ServicePort = engine.ServicePort
+	// ChartInfo describes a chart.
+	ChartInfo = engine.ChartInfo
+	// ChartMetadata is a chart's metadata.
+	ChartMetadata = engine.ChartMetadata
+	// Progress reports readiness while an operation waits.
+	Progress = engine.Progress
+	// ProgressFunc receives Progress.
+	ProgressFunc = engine.ProgressFunc
+)
+
+// Defaults.
+const (
+	DefaultTimeout    = 5 * time.Minute // N2VC's 300 s
+	DefaultScaleTime  = 30 * time.Minute
+	DefaultLockWait   = 2 * time.Minute
+	DefaultMaxHistory = helm.DefaultMaxHistory
+)
+
+// Options configure a Manager.
+type Options struct {
+	// DataDir holds the embedded store, the secret key (unless KDU_SECRET_KEY is set) and caches.
+	// "" means $KDU_DATA_DIR, else $XDG_DATA_HOME/kdu, else ~/.local/share/kdu.
+	DataDir string
+	// MaxHistory bounds the revisions kept per release (default 10).
+	MaxHistory int
+	// LockWait bounds how long an operation waits for another one on the same release before failing with
+	// ErrBusy (default 2 minutes; negative: fail at once).
+	LockWait time.Duration
+	// WatchCache serves reads from per-cluster informers. Use it in long-lived processes (the service, Go
+	// programs); the CLI leaves it off.
+	WatchCache bool
+	// Logger receives kdu's logs; nil means slog.Default(). Secrets are never logged.
+	Logger *slog.Logger
+}
+
+// Manager runs KDU operations on registered clusters. It is safe for concurrent use.
+type Manager struct {
+	store   store.Store
+	opts    Options
+	log     *slog.Logger
+	loader  *helm.ChartLoader
+	locks   locks.Keyed
+	ownsSto bool
+
+	mu    sync.Mutex
+	conns map[string]*clusterConn // by cluster id
+}
+
+type clusterConn struct {
+	updated time.Time // the store row's UpdatedAt the connection was built from
+	conn    *cluster.Conn
+	engine  *helm.Engine
+}
+
+// Open opens (creating it if needed) the embedded store in the data directory and returns a Manager over it.
+func Open(ctx context.Context, opts Options) (*Manager, error) {
+	if opts.DataDir == "" {
+		dir, err := sqlite.DefaultDataDir()
+		if err != nil {
+			return nil, err
+		}
+		opts.DataDir = dir
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", opts.DataDir, err)
+	}
+	box, err := secret.Load(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(opts.DataDir, "kdu.db"), box)
+	if err != nil {
+		return nil, err
+	}
+	m := New(st, opts)
+	m.ownsSto = true
+	return m, nil
+}
+
+// New returns a Manager over an existing store. Close does not close the store.
+func New(st store.Store, opts Options) *Manager {
+	if opts.MaxHistory <= 0 {
+		opts.MaxHistory = DefaultMaxHistory
+	}
+	if opts.LockWait == 0 {
+		opts.LockWait = DefaultLockWait
+	}
+	if opts.LockWait < 0 {
+		opts.LockWait = 0
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	m := &Manager{store: st, opts: opts, log: opts.Logger, conns: map[string]*clusterConn{}}
+	m.loader = &helm.ChartLoader{}
+	if opts.DataDir != "" {
+		m.loader.CacheDir = filepath.Join(opts.DataDir, "cache", "index")
+	}
+	return m
+}
+
+// Close stops every cluster's informers and closes the store if Open opened it.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	for id, c := range m.conns {
+		c.engine.Close()
+		delete(m.conns, id)
+	}
+	m.mu.Unlock()
+	if m.ownsSto {
+		return m.store.Close()
+	}
+	return nil
+}
+
+// connection returns the live engine of a cluster, building it from the store on first use and rebuilding it
+// when the cluster's registration changed.
+func (m *Manager) connection(ctx context.Context, id string) (*clusterConn, store.Cluster, error) {
+	rec, err := m.store.GetCluster(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, rec, notFound("cluster", "cluster %q", id)
+	}
+	if err != nil {
+		return nil, rec, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.conns[id]; ok && c.updated.Equal(rec.UpdatedAt) {
+		return c, rec, nil
+	}
+	kc, err := cluster.ParseKubeconfig(rec.Kubeconfig, rec.Context)
+	if err != nil {
+		return nil, rec, fmt.Errorf("cluster %q: stored kubeconfig: %w", id, err)
+	}
+	conn, err := cluster.Connect(kc, cluster.Options{})
+	if err != nil {
+		return nil, rec, fmt.Errorf("cluster %q: %w", id, err)
+	}
+	if old, ok := m.conns[id]; ok {
+		old.engine.Close()
+	}
+	c := &clusterConn{
+		updated: rec.UpdatedAt,
+		conn:    conn,
+		engine: helm.New(conn, helm.Options{
+			MaxHistory: m.opts.MaxHistory,
+			WatchCache: m.opts.WatchCache,
+			Logger:     m.log.With("cluster", id),
+		}),
+	}
+	m.conns[id] = c
+	return c, rec, nil
+}
+
+func (m *Manager) dropConnection(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.conns[id]; ok {
+		c.engine.Close()
+		delete(m.conns, id)
+	}
+}
+
+// lockRelease takes the per-release lock. Release names are unique per cluster in kdu, so the key is the
+// cluster and the name.
+func (m *Manager) lockRelease(ctx context.Context, clusterID, name, op string) (func(), error) {
+	return m.locks.Lock(ctx, clusterID+"/"+name, op, m.opts.LockWait)
+}

@@ -1,0 +1,521 @@
+package kdu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kdu-io/kdu/internal/chartref"
+	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/naming"
+	"github.com/kdu-io/kdu/internal/scale"
+	"github.com/kdu-io/kdu/internal/values"
+)
+
+// Target addresses a KDU: a release on a cluster. Cluster may use the legacy "namespace:cluster_id" form; its
+// namespace part then selects the namespace unless Namespace is set. With no namespace at all, the release is
+// looked up by name across the cluster's namespaces.
+type Target struct {
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// Values are the value sources of an install or upgrade, merged in this order (later wins): Files, Params,
+// Set, SetString.
+type Values struct {
+	// Files are values documents (YAML), as given with -f.
+	Files []values.File
+	// Params are OSM-style parameters (spec §1.4): literal top-level keys; a string value starting with
+	// "!!yaml " is parsed as YAML.
+	Params map[string]any
+	// Set and SetString are Helm --set / --set-string expressions.
+	Set, SetString []string
+}
+
+func (v Values) build() (map[string]any, error) {
+	vals, err := values.Options{Files: v.Files, Params: v.Params, Set: v.Set, SetString: v.SetString}.Build()
+	if err != nil {
+		return nil, invalid("values", err)
+	}
+	return vals, nil
+}
+
+// Wait configures how a mutating operation waits for readiness.
+type Wait struct {
+	// Wait blocks until every object is ready or Timeout passes.
+	Wait bool
+	// Atomic rolls back on failure (an install is uninstalled, an upgrade returns to the previous revision).
+	// It implies Wait.
+	Atomic bool
+	// Timeout bounds the wait; zero means the operation's default.
+	Timeout time.Duration
+	// Progress receives readiness updates while the operation runs.
+	Progress ProgressFunc
+}
+
+func (w Wait) engine(def time.Duration) (engine.WaitOptions, error) {
+	if w.Timeout < 0 {
+		return engine.WaitOptions{}, invalidf("timeout", "must not be negative, got %s", w.Timeout)
+	}
+	t := w.Timeout
+	if t == 0 {
+		t = def
+	}
+	return engine.WaitOptions{Wait: w.Wait, Atomic: w.Atomic, Timeout: t, Progress: w.Progress}, nil
+}
+
+// InstallOptions describe an install (spec §4.4).
+type InstallOptions struct {
+	// Name is the release name; "" generates one from the chart reference (spec §1.3) that is unused on the
+	// cluster.
+	Name string
+	// Chart is a chart reference: repo/chart[:version], ./dir, x.tgz, https://…/x.tgz (spec §1.3).
+	Chart string
+	// Version constrains the chart version (it must agree with a version written in Chart).
+	Version string
+	// RepoURL resolves a bare chart name from this repository URL (helm's --repo).
+	RepoURL string
+	// Namespace defaults to the cluster's default namespace.
+	Namespace string
+	// CreateNamespace creates the namespace if it does not exist.
+	CreateNamespace bool
+	Values          Values
+	Description     string
+	Wait
+}
+
+// Install installs a chart as a new release and returns it. Every input is validated and the chart loaded
+// before anything changes on the cluster.
+func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOptions) (*Release, error) {
+	nsPart, id, err := naming.ParseClusterID(clusterRef)
+	if err != nil {
+		return nil, invalid("cluster", err)
+	}
+	if opts.Name != "" {
+		if err := naming.ValidateReleaseName(opts.Name); err != nil {
+			return nil, invalid("name", err)
+		}
+	}
+	if opts.Namespace != "" {
+		if err := naming.ValidateNamespace(opts.Namespace); err != nil {
+			return nil, invalid("namespace", err)
+		}
+	}
+	ref, err := parseChart(opts.Chart, opts.Version)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := opts.Values.build()
+	if err != nil {
+		return nil, err
+	}
+	wait, err := opts.Wait.engine(DefaultTimeout)
+	if err != nil {
+		return nil, err
+	}
+	cc, rec, err := m.connection(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ns := firstNonEmpty(opts.Namespace, nsPart, rec.Namespace, "default")
+	ch, err := m.loadChart(ctx, id, ref, opts.RepoURL)
+	if err != nil {
+		return nil, err
+	}
+	name := opts.Name
+	if name == "" {
+		name, err = naming.GenerateUnique(ctx, opts.Chart, func(ctx context.Context, n string) (bool, error) {
+			_, err := cc.engine.Find(ctx, "", n)
+			if errors.Is(err, engine.ErrReleaseNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		}, 0)
+		if err != nil {
+			return nil, translate(err)
+		}
+	}
+	unlock, err := m.lockRelease(ctx, id, name, "install")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m.log.Info("install", "cluster", id, "namespace", ns, "release", name, "chart", ref.String(), "atomic", wait.Atomic)
+	rel, err := cc.engine.Install(ctx, engine.InstallRequest{
+		Name: name, Namespace: ns, Chart: ch, Values: vals, CreateNamespace: opts.CreateNamespace,
+		Description: opts.Description, WaitOptions: wait,
+	})
+	return rel, translate(err)
+}
+
+// GenerateName returns a release name derived from a chart reference (spec §1.3) that no release on the
+// cluster uses.
+func (m *Manager) GenerateName(ctx context.Context, clusterRef, chart string) (string, error) {
+	_, id, err := naming.ParseClusterID(clusterRef)
+	if err != nil {
+		return "", invalid("cluster", err)
+	}
+	cc, _, err := m.connection(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	name, err := naming.GenerateUnique(ctx, chart, func(ctx context.Context, n string) (bool, error) {
+		_, err := cc.engine.Find(ctx, "", n)
+		if errors.Is(err, engine.ErrReleaseNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}, 0)
+	if errors.Is(err, naming.ErrInvalidModel) {
+		return "", invalid("chart", err)
+	}
+	return name, translate(err)
+}
+
+// ValuesMode says how an upgrade combines new values with the release's current ones.
+type ValuesMode = engine.ValuesMode
+
+// Values modes (spec §4.5).
+const (
+	ReuseValues          = engine.ReuseValues
+	ResetValues          = engine.ResetValues
+	ResetThenReuseValues = engine.ResetThenReuseValues
+)
+
+// UpgradeOptions describe an upgrade (spec §4.5).
+type UpgradeOptions struct {
+	// Chart is the chart to upgrade to; "" keeps the release's current chart.
+	Chart   string
+	Version string
+	RepoURL string
+	Values  Values
+	// ValuesMode defaults to ReuseValues, as N2VC's upgrade.
+	ValuesMode ValuesMode
+	// ForceConflicts takes over fields owned by other field managers (kubectl edits, operators).
+	ForceConflicts bool
+	Description    string
+	Wait
+}
+
+// Upgrade upgrades a release and returns the revision it ends at (with Atomic and a failure, the revision
+// the rollback created, alongside the error).
+func (m *Manager) Upgrade(ctx context.Context, t Target, opts UpgradeOptions) (*Release, error) {
+	var ref chartref.Ref
+	var err error
+	if opts.Chart != "" {
+		if ref, err = parseChart(opts.Chart, opts.Version); err != nil {
+			return nil, err
+		}
+	} else if opts.Version != "" {
+		return nil, invalidf("version", "a version needs a chart to apply to")
+	}
+	vals, err := opts.Values.build()
+	if err != nil {
+		return nil, err
+	}
+	wait, err := opts.Wait.engine(DefaultTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ValuesMode < ReuseValues || opts.ValuesMode > ResetThenReuseValues {
+		return nil, invalidf("valuesMode", "unknown mode %d", opts.ValuesMode)
+	}
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	var ch engine.Chart
+	if opts.Chart != "" {
+		if ch, err = m.loadChart(ctx, clusterID(t), ref, opts.RepoURL); err != nil {
+			return nil, err
+		}
+	}
+	unlock, err := m.lockRelease(ctx, clusterID(t), key.Name, "upgrade")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m.log.Info("upgrade", "cluster", clusterID(t), "release", key.String(), "chart", opts.Chart, "atomic", wait.Atomic)
+	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
+		Key: key, Chart: ch, Values: vals, ValuesMode: opts.ValuesMode, ForceConflicts: opts.ForceConflicts,
+		Description: opts.Description, WaitOptions: wait,
+	})
+	return rel, translate(err)
+}
+
+// ScaleOptions describe a scale (spec §4.6).
+type ScaleOptions struct {
+	// Replicas is the new replica count.
+	Replicas int
+	// Resource names the values key of the resource to scale ("" = top level: replicaCount or replicas).
+	Resource string
+	// Wait defaults to N2VC's behaviour when zero: atomic, with a 30 minute timeout.
+	Wait
+}
+
+// Scale sets a release's replica count: it finds the replica key (replicaCount or replicas, at the top level
+// or under Resource) in the default values of the chart the release was deployed with, and upgrades the
+// release reusing its values with that key set.
+func (m *Manager) Scale(ctx context.Context, t Target, opts ScaleOptions) (*Release, error) {
+	if opts.Replicas < 0 || opts.Replicas > scale.MaxReplicas {
+		return nil, invalidf("replicas", "must be between 0 and %d, got %d", scale.MaxReplicas, opts.Replicas)
+	}
+	wait, err := opts.Wait.engine(DefaultScaleTime)
+	if err != nil {
+		return nil, err
+	}
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := m.lockRelease(ctx, clusterID(t), key.Name, "scale")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	defaults, err := cc.engine.ChartDefaults(ctx, key)
+	if err != nil {
+		return nil, translate(err)
+	}
+	path, err := scale.ReplicaKey(defaults, opts.Resource)
+	if err != nil {
+		return nil, invalid("resource", err)
+	}
+	m.log.Info("scale", "cluster", clusterID(t), "release", key.String(), "key", path, "replicas", opts.Replicas)
+	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
+		Key: key, Values: scale.SetCount(map[string]any{}, path, opts.Replicas), ValuesMode: engine.ReuseValues,
+		Description: fmt.Sprintf("Scaled to %d replicas", opts.Replicas), WaitOptions: wait,
+	})
+	return rel, translate(err)
+}
+
+// ScaleCount returns a release's replica count (spec §4.7): from the values the user gave, else from the
+// defaults of the chart the release was deployed with.
+func (m *Manager) ScaleCount(ctx context.Context, t Target, resource string) (int, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	user, err := cc.engine.Values(ctx, key, false)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, found, err := scale.CountFromValues(user, resource)
+	if err != nil {
+		return 0, invalid("resource", err)
+	}
+	if found {
+		return n, nil
+	}
+	defaults, err := cc.engine.ChartDefaults(ctx, key)
+	if err != nil {
+		return 0, translate(err)
+	}
+	if _, err := scale.ReplicaKey(defaults, resource); err != nil {
+		return 0, invalid("resource", err)
+	}
+	n, found, err = scale.CountFromValues(defaults, resource)
+	if err != nil {
+		return 0, invalid("resource", err)
+	}
+	if !found {
+		return 0, invalidf("resource", "replica count not found for %q in %s: cannot be scaled", resource, key)
+	}
+	return n, nil
+}
+
+// RollbackOptions describe a rollback (spec §4.8).
+type RollbackOptions struct {
+	// Revision to return to; 0 means the previous one.
+	Revision int
+	Wait
+}
+
+// Rollback rolls a release back and returns the new revision it creates.
+func (m *Manager) Rollback(ctx context.Context, t Target, opts RollbackOptions) (*Release, error) {
+	if opts.Revision < 0 {
+		return nil, invalidf("revision", "must be 0 (the previous revision) or a revision number, got %d", opts.Revision)
+	}
+	wait, err := opts.Wait.engine(DefaultTimeout)
+	if err != nil {
+		return nil, err
+	}
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := m.lockRelease(ctx, clusterID(t), key.Name, "rollback")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m.log.Info("rollback", "cluster", clusterID(t), "release", key.String(), "revision", opts.Revision)
+	rel, err := cc.engine.Rollback(ctx, engine.RollbackRequest{Key: key, Revision: opts.Revision, WaitOptions: wait})
+	return rel, translate(err)
+}
+
+// UninstallOptions describe an uninstall (spec §4.9).
+type UninstallOptions struct {
+	// Wait blocks until the release's objects are gone.
+	Wait    bool
+	Timeout time.Duration
+}
+
+// Uninstall removes a release and its history. It is idempotent: uninstalling a release that does not exist
+// returns (nil, nil).
+func (m *Manager) Uninstall(ctx context.Context, t Target, opts UninstallOptions) (*Release, error) {
+	if opts.Timeout < 0 {
+		return nil, invalidf("timeout", "must not be negative, got %s", opts.Timeout)
+	}
+	cc, key, err := m.resolve(ctx, t)
+	if notFoundKind(err) == "release" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := m.lockRelease(ctx, clusterID(t), key.Name, "uninstall")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m.log.Info("uninstall", "cluster", clusterID(t), "release", key.String())
+	rel, err := cc.engine.Uninstall(ctx, engine.UninstallRequest{Key: key, Wait: opts.Wait, Timeout: opts.Timeout})
+	if errors.Is(err, engine.ErrReleaseNotFound) {
+		return nil, nil
+	}
+	return rel, translate(err)
+}
+
+// Status returns a release's newest revision and the readiness of every object of its manifest.
+func (m *Manager) Status(ctx context.Context, t Target) (*Status, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	st, err := cc.engine.Status(ctx, key)
+	return st, translate(err)
+}
+
+// ListOptions filter List.
+type ListOptions struct {
+	// Namespace restricts the list to one namespace; "" lists all.
+	Namespace string
+	// States restricts the list to releases in these states; empty lists every state.
+	States []ReleaseState
+}
+
+// List returns the newest revision of every release on a cluster, in every state unless filtered.
+func (m *Manager) List(ctx context.Context, clusterRef string, opts ListOptions) ([]Release, error) {
+	nsPart, id, err := naming.ParseClusterID(clusterRef)
+	if err != nil {
+		return nil, invalid("cluster", err)
+	}
+	ns := firstNonEmpty(opts.Namespace, nsPart)
+	if ns != "" {
+		if err := naming.ValidateNamespace(ns); err != nil {
+			return nil, invalid("namespace", err)
+		}
+	}
+	for _, s := range opts.States {
+		if !validState(s) {
+			return nil, invalidf("state", "unknown release state %q", s)
+		}
+	}
+	cc, _, err := m.connection(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rels, err := cc.engine.List(ctx, engine.ListOptions{Namespace: ns, States: opts.States})
+	return rels, translate(err)
+}
+
+// History returns every stored revision of a release, oldest first.
+func (m *Manager) History(ctx context.Context, t Target) ([]Release, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	h, err := cc.engine.History(ctx, key)
+	return h, translate(err)
+}
+
+// GetValues returns the user-supplied values of a release (spec §4.12 get_values_kdu), or all computed
+// values.
+func (m *Manager) GetValues(ctx context.Context, t Target, all bool) (map[string]any, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	v, err := cc.engine.Values(ctx, key, all)
+	return v, translate(err)
+}
+
+// Services returns the Services of a release (spec §4.11).
+func (m *Manager) Services(ctx context.Context, t Target) ([]Service, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	s, err := cc.engine.Services(ctx, key)
+	return s, translate(err)
+}
+
+// ExecPrimitive is N2VC's exec_primitive: Helm KDUs support no primitives beyond the operations above.
+func (m *Manager) ExecPrimitive(ctx context.Context, t Target, primitive string, params map[string]any) error {
+	return fmt.Errorf("%w: KDUs deployed with Helm don't support actions different from rollback, upgrade and status (asked for %q)",
+		ErrUnsupported, primitive)
+}
+
+// resolve validates a target and finds its release.
+func (m *Manager) resolve(ctx context.Context, t Target) (*clusterConn, engine.Key, error) {
+	nsPart, id, err := naming.ParseClusterID(t.Cluster)
+	if err != nil {
+		return nil, engine.Key{}, invalid("cluster", err)
+	}
+	if err := naming.ValidateReleaseName(t.Name); err != nil {
+		return nil, engine.Key{}, invalid("name", err)
+	}
+	ns := firstNonEmpty(t.Namespace, nsPart)
+	if ns != "" {
+		if err := naming.ValidateNamespace(ns); err != nil {
+			return nil, engine.Key{}, invalid("namespace", err)
+		}
+	}
+	cc, _, err := m.connection(ctx, id)
+	if err != nil {
+		return nil, engine.Key{}, err
+	}
+	rel, err := cc.engine.Find(ctx, ns, t.Name)
+	if err != nil {
+		return nil, engine.Key{}, translate(err)
+	}
+	return cc, rel.Key(), nil
+}
+
+// clusterID returns the id part of a validated cluster reference.
+func clusterID(t Target) string {
+	_, id, _ := naming.ParseClusterID(t.Cluster)
+	return id
+}
+
+func validState(s ReleaseState) bool {
+	switch s {
+	case engine.StateUnknown, engine.StateDeployed, engine.StateUninstalled, engine.StateSuperseded,
+		engine.StateFailed, engine.StateUninstalling, engine.StatePendingInstall, engine.StatePendingUpgrade,
+		engine.StatePendingRollback:
+		return true
+	}
+	return false
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
