@@ -53,9 +53,8 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 	// The install runs to completion even if ctx is cancelled (Helm would otherwise carry on in the background,
 	// outside kdu's release lock); cancellation reaches it through the wait context instead.
 	res, runErr := in.RunWithContext(context.WithoutCancel(ctx), ch, req.Values)
-	stop()
-
 	if runErr != nil {
+		stop()
 		if req.Atomic && createdNS {
 			e.removeNamespaceIfEmpty(req.Namespace)
 		}
@@ -63,9 +62,11 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 	}
 	rel, ok := res.(*rspb.Release)
 	if !ok {
+		stop()
 		return nil, fmt.Errorf("install %s: unexpected release type %T", key, res)
 	}
 	e.reader.awaitRevision(ctx, key, rel.Version, false)
+	stop()
 	out := toRelease(rel)
 	return &out, nil
 }

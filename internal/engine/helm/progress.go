@@ -10,18 +10,19 @@ import (
 )
 
 // watchProgress samples the release's newest revision and the readiness of its objects while an operation
-// runs, and calls fn whenever the picture changes. The returned stop function ends sampling and returns only
-// after the last call to fn, so fn is never called after the operation returned.
+// runs, and calls fn whenever the picture changes. The returned stop function ends sampling, takes one final
+// sample (so the end state is always reported, however fast the operation was) and returns only after the
+// last call to fn, so fn is never called after the operation returned.
 func (e *Engine) watchProgress(ctx context.Context, key engine.Key, phase string, fn engine.ProgressFunc) (stop func()) {
 	if fn == nil {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	var last *engine.Progress
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		var last *engine.Progress
 		t := time.NewTicker(e.opts.ProgressInterval)
 		defer t.Stop()
 		for {
@@ -39,6 +40,11 @@ func (e *Engine) watchProgress(ctx context.Context, key engine.Key, phase string
 	return func() {
 		cancel()
 		wg.Wait()
+		fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer fcancel()
+		if p, ok := e.sampleProgress(fctx, key, phase); ok && !sameProgress(last, &p) {
+			fn(p)
+		}
 	}
 }
 

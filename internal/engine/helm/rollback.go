@@ -45,15 +45,17 @@ func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*eng
 
 	stop := e.watchProgress(ctx, k, "rolling back", req.Progress)
 	runErr := rb.Run(k.Name) // takes no context; its wait is bounded by the wait context and Timeout
-	stop()
 	if runErr != nil {
+		stop()
 		return e.afterFailure(ctx, k, fmt.Errorf("rollback %s to revision %d: %w", k, target, classify(runErr)))
 	}
+	// Helm records a rollback as revision current+1; make sure a watch cache has seen it before reading.
+	e.reader.awaitRevision(ctx, k, cur.rel.Version+1, false)
 	rec, err := e.reader.find(ctx, k.Namespace, k.Name)
+	stop()
 	if err != nil {
 		return nil, fmt.Errorf("rollback %s: reading the new revision: %w", k, err)
 	}
-	e.reader.awaitRevision(ctx, k, rec.rel.Version, false)
 	out := toRelease(rec.rel)
 	return &out, nil
 }

@@ -58,15 +58,17 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	k := engine.Key{Namespace: cur.rel.Namespace, Name: req.Name}
 	stop := e.watchProgress(ctx, k, "upgrading", req.Progress)
 	res, runErr := up.RunWithContext(context.WithoutCancel(ctx), req.Name, ch, req.Values)
-	stop()
 	if runErr != nil {
+		stop()
 		return e.afterFailure(ctx, k, fmt.Errorf("upgrade %s: %w", k, classify(runErr)))
 	}
 	rel, ok := res.(*rspb.Release)
 	if !ok {
+		stop()
 		return nil, fmt.Errorf("upgrade %s: unexpected release type %T", k, res)
 	}
 	e.reader.awaitRevision(ctx, k, rel.Version, false)
+	stop()
 	out := toRelease(rel)
 	return &out, nil
 }
