@@ -104,7 +104,9 @@ func (c *Conn) DefaultNamespace() string {
 func (c *Conn) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(c.restConfig), nil }
 
 // ToDiscoveryClient returns the shared, memory-cached discovery client.
-func (c *Conn) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) { return c.discovery, nil }
+func (c *Conn) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	return c.discovery, nil
+}
 
 // ToRESTMapper returns the shared REST mapper; it refreshes discovery when it meets an unknown kind.
 func (c *Conn) ToRESTMapper() (meta.RESTMapper, error) { return c.mapper, nil }

@@ -112,4 +112,3 @@ func TestContextCancelStopsWaiting(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
-

@@ -192,4 +192,3 @@ func (r *reader) awaitRevision(ctx context.Context, key engine.Key, revision int
 		return false
 	})
 }
-
