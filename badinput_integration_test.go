@@ -92,6 +92,7 @@ func TestBadInstallInput(t *testing.T) {
 			o.Values.Params = map[string]any{"config": "!!yaml {unclosed: [1, 2"}
 		}, kdu.ErrInvalid, "values", "config"},
 		{"bad --set", func(o *kdu.InstallOptions) { o.Values.Set = []string{"a[x]=1"} }, kdu.ErrInvalid, "values", "--set"},
+		{"--set that sets nothing", func(o *kdu.InstallOptions) { o.Values.Set = []string{"a.b[=1"} }, kdu.ErrInvalid, "values", "sets nothing"},
 		{"negative timeout", func(o *kdu.InstallOptions) { o.Timeout = -1 }, kdu.ErrInvalid, "timeout", "negative"},
 		{"name in use", func(o *kdu.InstallOptions) { o.Name = "taken" }, kdu.ErrExists, "", "taken"},
 	}

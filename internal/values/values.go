@@ -91,16 +91,32 @@ func (o Options) Build() (map[string]any, error) {
 		base = mergeMaps(base, p)
 	}
 	for _, s := range o.Set {
-		if err := strvals.ParseInto(s, base); err != nil {
-			return nil, fmt.Errorf("%w: --set %s: %w", ErrInvalidValues, quote(s), err)
+		if err := applySet("--set", s, base, strvals.ParseInto); err != nil {
+			return nil, err
 		}
 	}
 	for _, s := range o.SetString {
-		if err := strvals.ParseIntoString(s, base); err != nil {
-			return nil, fmt.Errorf("%w: --set-string %s: %w", ErrInvalidValues, quote(s), err)
+		if err := applySet("--set-string", s, base, strvals.ParseIntoString); err != nil {
+			return nil, err
 		}
 	}
 	return base, nil
+}
+
+// applySet applies one --set style expression. Helm's parser silently ignores some malformed expressions
+// ("=1", "a.b[=1"); kdu refuses an expression that sets nothing, so a typo never passes unnoticed.
+func applySet(flag, expr string, base map[string]any, parse func(string, map[string]any) error) error {
+	probe := map[string]any{}
+	if err := parse(expr, probe); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrInvalidValues, flag, quote(expr), err)
+	}
+	if len(probe) == 0 {
+		return fmt.Errorf("%w: %s %s sets nothing: want key=value[,key=value]", ErrInvalidValues, flag, quote(expr))
+	}
+	if err := parse(expr, base); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrInvalidValues, flag, quote(expr), err)
+	}
+	return nil
 }
 
 // FromParams converts OSM params to values (spec §1.4, fixing bugs 4 and 5).

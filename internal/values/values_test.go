@@ -336,6 +336,9 @@ func TestBuildErrors(t *testing.T) {
 		{"set into string", Options{Params: m{"x": "s"}, Set: []string{"x.y=1"}}, `--set "x.y=1"`},
 		{"set huge index", Options{Set: []string{"a[99999999]=1"}}, `--set "a[99999999]=1"`},
 		{"set-string error", Options{SetString: []string{"a,b"}}, `--set-string "a,b"`},
+		{"set that sets nothing", Options{Set: []string{"=1"}}, `--set "=1" sets nothing`},
+		{"set with an unclosed index", Options{Set: []string{"a.b[=1"}}, `--set "a.b[=1" sets nothing`},
+		{"set-string that sets nothing", Options{SetString: []string{"=x"}}, `--set-string "=x" sets nothing`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
