@@ -33,7 +33,7 @@ inlined) encrypted in its data directory. NAME may use N2VC's legacy "namespace:
 			}
 			data, err := readInput(a, kubeconfig)
 			if err != nil {
-				return fmt.Errorf("--kubeconfig: %w", err)
+				return &kdu.FieldError{Field: "kubeconfig", Reason: err.Error(), Err: err}
 			}
 			if kubeconfig != "-" {
 				if data, err = cluster.Flatten(data, kubeconfig); err != nil {

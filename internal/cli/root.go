@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/kdu-io/kdu"
 )
@@ -23,6 +24,7 @@ const (
 	ExitFailure  = 1 // the operation failed
 	ExitInvalid  = 2 // bad input: nothing was changed
 	ExitNotFound = 3 // the cluster, repository or release does not exist
+	ExitConflict = 4 // it already exists, still has releases, or another operation holds the release
 )
 
 // app carries global flags and the lazily opened backend.
@@ -66,6 +68,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ExitInvalid
 	case errors.Is(err, kdu.ErrNotFound):
 		return ExitNotFound
+	case errors.Is(err, kdu.ErrExists), errors.Is(err, kdu.ErrHasReleases), errors.Is(err, kdu.ErrBusy),
+		errors.Is(err, kdu.ErrPending):
+		return ExitConflict
 	}
 	return ExitFailure
 }
@@ -83,6 +88,8 @@ func openLocal(ctx context.Context, a *app) (Backend, error) {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	// client-go logs through klog; send it to the same logger (and level) instead of raw stderr lines.
+	klog.SetSlogLogger(log)
 	return kdu.Open(ctx, kdu.Options{DataDir: a.dataDir, Logger: log})
 }
 
