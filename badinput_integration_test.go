@@ -3,6 +3,7 @@ package kdu_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +13,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kdu-io/kdu"
+	"github.com/kdu-io/kdu/internal/secret"
+	"github.com/kdu-io/kdu/internal/store/sqlite"
 	"github.com/kdu-io/kdu/internal/values"
 )
 
@@ -184,4 +187,49 @@ func withExec(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// TestForgetUnreachableCluster: a cluster whose API server is gone cannot be removed normally (its releases
+// cannot be listed) but can be forgotten explicitly, which touches nothing on any cluster.
+func TestForgetUnreachableCluster(t *testing.T) {
+	e := newEnv(t, kdu.Options{})
+	e.install("stays", kdu.InstallOptions{})
+	// Register a cluster, then make its stored server unreachable, as when a cluster is decommissioned.
+	if _, err := e.m.AddCluster(e.ctx, kdu.ClusterSpec{ID: "gone", Kubeconfig: tc.Kubeconfig}); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secret.Load(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(e.ctx, filepath.Join(e.dir, sqlite.DBFileName), box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.GetCluster(e.ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Kubeconfig = []byte(strings.Replace(string(rec.Kubeconfig), tcServer(t), "https://127.0.0.1:1", 1))
+	if _, err := st.UpdateCluster(e.ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	err = e.m.RemoveCluster(e.ctx, "gone", kdu.RemoveOptions{Force: true})
+	wantErr(t, err, kdu.ErrUnreachable, "")
+	if !strings.Contains(err.Error(), "forget it") {
+		t.Fatalf("error %q does not point at forgetting the cluster", err)
+	}
+	err = e.m.RemoveCluster(e.ctx, "gone", kdu.RemoveOptions{Force: true, Forget: true})
+	wantErr(t, err, kdu.ErrInvalid, "forget")
+	if err := e.m.RemoveCluster(e.ctx, "gone", kdu.RemoveOptions{Forget: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.GetCluster(e.ctx, "gone"); !errors.Is(err, kdu.ErrNotFound) {
+		t.Fatalf("forgotten cluster still registered: %v", err)
+	}
+	if _, err := e.m.Status(e.ctx, e.target("stays")); err != nil {
+		t.Fatalf("forgetting a cluster touched releases: %v", err)
+	}
 }

@@ -169,6 +169,9 @@ func (m *Manager) CheckCluster(ctx context.Context, ref string) (*Cluster, error
 type RemoveOptions struct {
 	// Force uninstalls the cluster's releases first; without it a cluster with releases is not removed.
 	Force bool
+	// Forget unregisters the cluster without contacting it, leaving whatever runs there untouched: the way
+	// out for a cluster that is gone for good. It excludes Force.
+	Forget bool
 }
 
 // RemoveCluster unregisters a cluster. If releases remain on it, removal fails with ErrHasReleases unless
@@ -178,13 +181,19 @@ func (m *Manager) RemoveCluster(ctx context.Context, ref string, opts RemoveOpti
 	if err != nil {
 		return invalid("cluster", err)
 	}
+	if opts.Force && opts.Forget {
+		return invalidf("forget", "forget (unregister without contacting the cluster) and force (uninstall its releases first) exclude each other")
+	}
+	if opts.Forget {
+		return m.deleteCluster(ctx, id, 0)
+	}
 	cc, _, err := m.connection(ctx, id)
 	if err != nil {
 		return err
 	}
 	rels, err := cc.engine.List(ctx, engine.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("cluster %q: listing releases before removal: %w", id, translate(err))
+		return fmt.Errorf("cluster %q: listing releases before removal (to unregister a cluster that is gone, forget it): %w", id, translate(err))
 	}
 	if len(rels) > 0 && !opts.Force {
 		names := make([]string, 0, len(rels))
@@ -199,6 +208,10 @@ func (m *Manager) RemoveCluster(ctx context.Context, ref string, opts RemoveOpti
 			return fmt.Errorf("cluster %q: uninstalling %s/%s before removal: %w", id, r.Namespace, r.Name, err)
 		}
 	}
+	return m.deleteCluster(ctx, id, len(rels))
+}
+
+func (m *Manager) deleteCluster(ctx context.Context, id string, uninstalled int) error {
 	if err := m.store.DeleteCluster(ctx, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound("cluster", "cluster %q", id)
@@ -206,6 +219,6 @@ func (m *Manager) RemoveCluster(ctx context.Context, ref string, opts RemoveOpti
 		return err
 	}
 	m.dropConnection(id)
-	m.log.Info("cluster removed", "cluster", id, "uninstalled", len(rels))
+	m.log.Info("cluster removed", "cluster", id, "uninstalled", uninstalled)
 	return nil
 }

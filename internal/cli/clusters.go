@@ -111,17 +111,18 @@ func (a *app) clusterShowCmd() *cobra.Command {
 }
 
 func (a *app) clusterRemoveCmd() *cobra.Command {
-	var force bool
+	var force, forget bool
 	cmd := &cobra.Command{
 		Use: "remove NAME", Aliases: []string{"rm"}, Short: "Unregister a cluster", Args: exactArgs(1, "NAME"),
 		Long: `Unregister a cluster. A cluster that still has releases is not removed unless --force, which
-uninstalls every release first.`,
+uninstalls every release first. --forget unregisters it without contacting it (for a cluster that is
+gone), leaving whatever runs there untouched.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := a.be(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if err := b.RemoveCluster(cmd.Context(), args[0], kdu.RemoveOptions{Force: force}); err != nil {
+			if err := b.RemoveCluster(cmd.Context(), args[0], kdu.RemoveOptions{Force: force, Forget: forget}); err != nil {
 				return err
 			}
 			return a.print(map[string]string{"removed": args[0]}, func(w io.Writer) {
@@ -130,6 +131,7 @@ uninstalls every release first.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "uninstall the cluster's releases first")
+	cmd.Flags().BoolVar(&forget, "forget", false, "unregister without contacting the cluster (its releases stay)")
 	return cmd
 }
 

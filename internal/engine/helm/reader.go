@@ -2,7 +2,10 @@ package helm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"log/slog"
 	"sort"
 
@@ -69,7 +72,7 @@ func (r *reader) allReleaseSecrets(ctx context.Context, namespace string) ([]*co
 func (r *reader) listSecrets(ctx context.Context, namespace, selector string) ([]*corev1.Secret, error) {
 	list, err := r.conn.Clientset.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
-		return nil, fmt.Errorf("listing helm release records: %w", err)
+		return nil, fmt.Errorf("listing helm release records: %w", transportError(err))
 	}
 	out := make([]*corev1.Secret, len(list.Items))
 	for i := range list.Items {
@@ -191,4 +194,18 @@ func (r *reader) awaitRevision(ctx context.Context, key engine.Key, revision int
 		}
 		return false
 	})
+}
+
+// transportError marks failures to reach the API server (as opposed to answers from it) as ErrUnreachable.
+func transportError(err error) error {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var netErr net.Error
+	var urlErr *url.Error
+	if errors.As(err, &netErr) || errors.As(err, &urlErr) {
+		return fmt.Errorf("%w: %w", engine.ErrUnreachable, err)
+	}
+	return err
 }
