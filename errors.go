@@ -79,15 +79,6 @@ func notFound(kind, format string, args ...any) error {
 	return &NotFoundError{Kind: kind, Msg: fmt.Sprintf(format, args...) + " not found"}
 }
 
-// notFoundKind returns the Kind of a NotFoundError in err's chain, or "".
-func notFoundKind(err error) string {
-	var nf *NotFoundError
-	if errors.As(err, &nf) {
-		return nf.Kind
-	}
-	return ""
-}
-
 // translate maps errors of kdu's internal packages to the public sentinels, keeping their text.
 func translate(err error) error {
 	switch {

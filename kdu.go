@@ -90,10 +90,15 @@ type Manager struct {
 }
 
 type clusterConn struct {
-	updated time.Time // the store row's UpdatedAt the connection was built from
+	rec     store.Cluster // the registration the connection was built from, without the kubeconfig
+	checked time.Time     // when rec was last compared with the store
 	conn    *cluster.Conn
 	engine  *helm.Engine
 }
+
+// registrationTTL is how long a cluster's registration is trusted before it is compared with the store again.
+// Changes made through this Manager take effect at once; changes made by another process within this time.
+const registrationTTL = 2 * time.Second
 
 // Open opens (creating it if needed) the embedded store in the data directory and returns a Manager over it.
 func Open(ctx context.Context, opts Options) (*Manager, error) {
@@ -159,6 +164,12 @@ func (m *Manager) Close() error {
 // connection returns the live engine of a cluster, building it from the store on first use and rebuilding it
 // when the cluster's registration changed.
 func (m *Manager) connection(ctx context.Context, id string) (*clusterConn, store.Cluster, error) {
+	m.mu.Lock()
+	if c, ok := m.conns[id]; ok && time.Since(c.checked) < registrationTTL {
+		m.mu.Unlock()
+		return c, c.rec, nil
+	}
+	m.mu.Unlock()
 	rec, err := m.store.GetCluster(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, rec, notFound("cluster", "cluster %q", id)
@@ -168,8 +179,9 @@ func (m *Manager) connection(ctx context.Context, id string) (*clusterConn, stor
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c, ok := m.conns[id]; ok && c.updated.Equal(rec.UpdatedAt) {
-		return c, rec, nil
+	if c, ok := m.conns[id]; ok && c.rec.UpdatedAt.Equal(rec.UpdatedAt) {
+		c.checked = time.Now()
+		return c, c.rec, nil
 	}
 	kc, err := cluster.ParseKubeconfig(rec.Kubeconfig, rec.Context)
 	if err != nil {
@@ -182,8 +194,10 @@ func (m *Manager) connection(ctx context.Context, id string) (*clusterConn, stor
 	if old, ok := m.conns[id]; ok {
 		old.engine.Close()
 	}
+	rec.Kubeconfig = nil
 	c := &clusterConn{
-		updated: rec.UpdatedAt,
+		rec:     rec,
+		checked: time.Now(),
 		conn:    conn,
 		engine: helm.New(conn, helm.Options{
 			MaxHistory: m.opts.MaxHistory,

@@ -237,7 +237,7 @@ func (m *Manager) Upgrade(ctx context.Context, t Target, opts UpgradeOptions) (*
 		return nil, err
 	}
 	defer unlock()
-	m.log.Info("upgrade", "cluster", clusterID(t), "release", key.String(), "chart", opts.Chart, "atomic", wait.Atomic)
+	m.log.Info("upgrade", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "chart", opts.Chart, "atomic", wait.Atomic)
 	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
 		Key: key, Chart: ch, Values: vals, ValuesMode: opts.ValuesMode, ForceConflicts: opts.ForceConflicts,
 		Description: opts.Description, WaitOptions: wait,
@@ -283,7 +283,7 @@ func (m *Manager) Scale(ctx context.Context, t Target, opts ScaleOptions) (*Rele
 	if err != nil {
 		return nil, invalid("resource", err)
 	}
-	m.log.Info("scale", "cluster", clusterID(t), "release", key.String(), "key", path, "replicas", opts.Replicas)
+	m.log.Info("scale", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "key", path, "replicas", opts.Replicas)
 	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
 		Key: key, Values: scale.SetCount(map[string]any{}, path, opts.Replicas), ValuesMode: engine.ReuseValues,
 		Description: fmt.Sprintf("Scaled to %d replicas", opts.Replicas), WaitOptions: wait,
@@ -321,7 +321,7 @@ func (m *Manager) ScaleCount(ctx context.Context, t Target, resource string) (in
 		return 0, invalid("resource", err)
 	}
 	if !found {
-		return 0, invalidf("resource", "replica count not found for %q in %s: cannot be scaled", resource, key)
+		return 0, invalidf("resource", "replica count not found for %q in release %s: cannot be scaled", resource, t.Name)
 	}
 	return n, nil
 }
@@ -351,7 +351,7 @@ func (m *Manager) Rollback(ctx context.Context, t Target, opts RollbackOptions) 
 		return nil, err
 	}
 	defer unlock()
-	m.log.Info("rollback", "cluster", clusterID(t), "release", key.String(), "revision", opts.Revision)
+	m.log.Info("rollback", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "revision", opts.Revision)
 	rel, err := cc.engine.Rollback(ctx, engine.RollbackRequest{Key: key, Revision: opts.Revision, WaitOptions: wait})
 	return rel, translate(err)
 }
@@ -370,9 +370,6 @@ func (m *Manager) Uninstall(ctx context.Context, t Target, opts UninstallOptions
 		return nil, invalidf("timeout", "must not be negative, got %s", opts.Timeout)
 	}
 	cc, key, err := m.resolve(ctx, t)
-	if notFoundKind(err) == "release" {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +378,7 @@ func (m *Manager) Uninstall(ctx context.Context, t Target, opts UninstallOptions
 		return nil, err
 	}
 	defer unlock()
-	m.log.Info("uninstall", "cluster", clusterID(t), "release", key.String())
+	m.log.Info("uninstall", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace)
 	rel, err := cc.engine.Uninstall(ctx, engine.UninstallRequest{Key: key, Wait: opts.Wait, Timeout: opts.Timeout})
 	if errors.Is(err, engine.ErrReleaseNotFound) {
 		return nil, nil
@@ -469,7 +466,8 @@ func (m *Manager) ExecPrimitive(ctx context.Context, t Target, primitive string,
 		ErrUnsupported, primitive)
 }
 
-// resolve validates a target and finds its release.
+// resolve validates a target and returns its cluster's engine and the release key. The namespace may be
+// empty: the engine then finds the release by name across namespaces (once, inside the operation).
 func (m *Manager) resolve(ctx context.Context, t Target) (*clusterConn, engine.Key, error) {
 	nsPart, id, err := naming.ParseClusterID(t.Cluster)
 	if err != nil {
@@ -488,11 +486,7 @@ func (m *Manager) resolve(ctx context.Context, t Target) (*clusterConn, engine.K
 	if err != nil {
 		return nil, engine.Key{}, err
 	}
-	rel, err := cc.engine.Find(ctx, ns, t.Name)
-	if err != nil {
-		return nil, engine.Key{}, translate(err)
-	}
-	return cc, rel.Key(), nil
+	return cc, engine.Key{Namespace: ns, Name: t.Name}, nil
 }
 
 // clusterID returns the id part of a validated cluster reference.

@@ -92,48 +92,48 @@ func TestCLIEndToEnd(t *testing.T) {
 	}
 
 	var rel kdu.Release
-	mustJSON(t, c.ok("install", "web", chart, "-n", c.ns, "--wait", "--set", "message=hi", "-o", "json"), &rel)
-	if rel.Name != "web" || rel.Revision != 1 || rel.State != "deployed" {
+	mustJSON(t, c.ok("install", "cli-web", chart, "-n", c.ns, "--wait", "--set", "message=hi", "-o", "json"), &rel)
+	if rel.Name != "cli-web" || rel.Revision != 1 || rel.State != "deployed" {
 		t.Fatalf("install printed %+v", rel)
 	}
 
 	var st kdu.Status
-	mustYAML(t, c.ok("status", "web", "-o", "yaml"), &st)
+	mustYAML(t, c.ok("status", "cli-web", "-o", "yaml"), &st)
 	if r, n := st.ReadyCount(); st.State != "deployed" || r != 3 || n != 3 {
 		t.Fatalf("status: %+v", st)
 	}
-	if out := c.ok("status", "web"); !strings.Contains(out, "RESOURCES:     3/3 ready") || !strings.Contains(out, "Deployment") {
+	if out := c.ok("status", "cli-web"); !strings.Contains(out, "RESOURCES:     3/3 ready") || !strings.Contains(out, "Deployment") {
 		t.Fatalf("status table:\n%s", out)
 	}
 
-	c.ok("scale", "web", "3")
-	if out := strings.TrimSpace(c.ok("scale", "web")); out != "3" {
+	c.ok("scale", "cli-web", "3")
+	if out := strings.TrimSpace(c.ok("scale", "cli-web")); out != "3" {
 		t.Fatalf("scale count printed %q, want 3", out)
 	}
-	c.fails(ExitInvalid, "replicas", "scale", "web", "three")
-	c.fails(ExitInvalid, "replicas", "scale", "web", "--", "-2")
-	c.fails(ExitInvalid, "resource", "scale", "web", "2", "--resource", "nosuch")
+	c.fails(ExitInvalid, "replicas", "scale", "cli-web", "three")
+	c.fails(ExitInvalid, "replicas", "scale", "cli-web", "--", "-2")
+	c.fails(ExitInvalid, "resource", "scale", "cli-web", "2", "--resource", "nosuch")
 
-	if out := c.ok("values", "web"); !strings.Contains(out, "message: hi") || !strings.Contains(out, "replicaCount: 3") {
+	if out := c.ok("values", "cli-web"); !strings.Contains(out, "message: hi") || !strings.Contains(out, "replicaCount: 3") {
 		t.Fatalf("values:\n%s", out)
 	}
 	valuesFile := filepath.Join(t.TempDir(), "v.yaml")
 	if err := os.WriteFile(valuesFile, []byte("message: from file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.ok("upgrade", "web", "-f", valuesFile, "--wait")
-	if out := c.ok("values", "web", "-o", "json"); !strings.Contains(out, `"from file"`) || !strings.Contains(out, `"replicaCount": 3`) {
+	c.ok("upgrade", "cli-web", "-f", valuesFile, "--wait")
+	if out := c.ok("values", "cli-web", "-o", "json"); !strings.Contains(out, `"from file"`) || !strings.Contains(out, `"replicaCount": 3`) {
 		t.Fatalf("values after upgrade -f:\n%s", out)
 	}
-	c.ok("rollback", "web")
+	c.ok("rollback", "cli-web")
 	var hist []kdu.Release
-	mustJSON(t, c.ok("history", "web", "-o", "json"), &hist)
+	mustJSON(t, c.ok("history", "cli-web", "-o", "json"), &hist)
 	if len(hist) != 4 || hist[3].State != "deployed" {
 		t.Fatalf("history: %+v", hist)
 	}
 	var svcs []kdu.Service
-	mustJSON(t, c.ok("services", "web", "-o", "json"), &svcs)
-	if len(svcs) != 1 || svcs[0].Name != "web-webapp" {
+	mustJSON(t, c.ok("services", "cli-web", "-o", "json"), &svcs)
+	if len(svcs) != 1 || svcs[0].Name != "cli-web-webapp" {
 		t.Fatalf("services: %+v", svcs)
 	}
 	var rels []kdu.Release
@@ -157,16 +157,16 @@ func TestCLIEndToEnd(t *testing.T) {
 	c.fails(ExitInvalid, "chart", "install", "x", "stable/x;reboot", "-n", c.ns)
 	c.fails(ExitInvalid, "name", "install", "Bad_Name", chart, "-n", c.ns)
 	c.fails(ExitNotFound, "nosuch", "status", "nosuch")
-	c.fails(ExitNotFound, `cluster "other"`, "status", "web", "--cluster", "other")
+	c.fails(ExitNotFound, `cluster "other"`, "status", "cli-web", "--cluster", "other")
 	c.fails(ExitInvalid, "--output", "list", "-o", "xml")
 	c.fails(ExitInvalid, "takes NAME", "status")
 	c.fails(ExitConflict, "has releases", "cluster", "remove", "dev")
 
-	out := c.ok("uninstall", "web")
+	out := c.ok("uninstall", "cli-web")
 	if !strings.Contains(out, "uninstalled") {
 		t.Fatalf("uninstall printed %q", out)
 	}
-	if out := c.ok("uninstall", "web"); !strings.Contains(out, "nothing to uninstall") {
+	if out := c.ok("uninstall", "cli-web"); !strings.Contains(out, "nothing to uninstall") {
 		t.Fatalf("second uninstall printed %q", out)
 	}
 	c.ok("cluster", "remove", "dev")

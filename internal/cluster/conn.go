@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // ErrUnreachable wraps every failure to reach or authenticate to a cluster's API server.
@@ -28,8 +29,9 @@ var ErrUnreachable = errors.New("kubernetes API server unreachable")
 
 // Options tune the clients of one cluster.
 type Options struct {
-	// QPS and Burst bound client-side request rates per cluster (client-go's default of 5 QPS throttles a
-	// service; see shared/notes/performance.md). Zero means 50 and 100.
+	// QPS and Burst bound client-side request rates per cluster, shared by every client of the cluster
+	// (client-go's default of 5 QPS throttles a service; see shared/notes/performance.md). Zero means 100 and
+	// 200.
 	QPS   float32
 	Burst int
 	// UserAgent is sent with every request; "" means "kdu".
@@ -60,11 +62,14 @@ func Connect(kc *Kubeconfig, opts Options) (*Conn, error) {
 	}
 	rc.QPS, rc.Burst = opts.QPS, opts.Burst
 	if rc.QPS == 0 {
-		rc.QPS = 50
+		rc.QPS = 100
 	}
 	if rc.Burst == 0 {
-		rc.Burst = 100
+		rc.Burst = 200
 	}
+	// One limiter per cluster: the typed, dynamic and Helm's clients all copy this config, and would otherwise
+	// each get their own budget.
+	rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, rc.Burst)
 	rc.UserAgent = opts.UserAgent
 	if rc.UserAgent == "" {
 		rc.UserAgent = "kdu"

@@ -55,6 +55,13 @@ func (e *Engine) List(ctx context.Context, opts engine.ListOptions) ([]engine.Re
 
 // History returns every stored revision of a release, oldest first.
 func (e *Engine) History(ctx context.Context, key engine.Key) ([]engine.Release, error) {
+	if key.Namespace == "" {
+		cur, err := e.reader.find(ctx, "", key.Name)
+		if err != nil {
+			return nil, err
+		}
+		key.Namespace = cur.rel.Namespace
+	}
 	recs, err := e.reader.history(ctx, key)
 	if err != nil {
 		return nil, err
