@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
-	"log/slog"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
