@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -95,7 +96,13 @@ func ParseKubeconfig(data []byte, contextName string) (*Kubeconfig, error) {
 		return nil, err
 	}
 	u, err := url.Parse(cl.Server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if err != nil {
+		return nil, invalid("cluster %q: server is not an http(s) URL", kctx.Cluster)
+	}
+	if u.User != nil {
+		return nil, invalid("cluster %q: server URL carries credentials, which kdu does not accept; use a token or a client certificate", kctx.Cluster)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, invalid("cluster %q: server %q is not an http(s) URL", kctx.Cluster, cl.Server)
 	}
 	if err := clientcmd.Validate(*cfg); err != nil {
@@ -164,14 +171,15 @@ func Flatten(data []byte, path string) ([]byte, error) {
 	return clientcmd.Write(*cfg)
 }
 
-// redactParseError keeps a YAML/JSON parse error's position and kind but drops any quoted input.
+// quotedInput matches the spans in which YAML and JSON decoders echo the input they choke on.
+var quotedInput = regexp.MustCompile("`[^`]*`|\"[^\"]*\"")
+
+// redactParseError keeps a YAML/JSON parse error's position and reason but drops any echoed input, which
+// could be a credential.
 func redactParseError(err error) string {
-	msg := err.Error()
-	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
-		msg = strings.TrimSpace(msg[:i]) + " …"
-	}
-	if len(msg) > 200 {
-		msg = msg[:200] + "…"
+	msg := quotedInput.ReplaceAllString(err.Error(), "…")
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
 	}
 	return msg
 }

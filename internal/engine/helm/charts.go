@@ -76,10 +76,27 @@ type ChartLoader struct {
 }
 
 func (l *ChartLoader) client() *http.Client {
+	c := &http.Client{Timeout: 60 * time.Second}
 	if l.HTTPClient != nil {
-		return l.HTTPClient
+		cp := *l.HTTPClient
+		c = &cp
 	}
-	return &http.Client{Timeout: 60 * time.Second}
+	c.CheckRedirect = sameOriginCredentials
+	return c
+}
+
+// sameOriginCredentials follows at most 10 redirects and drops the Authorization header whenever a redirect
+// leaves the origin (scheme, host and port) of the first request. Go's client only compares host names, so
+// credentials would otherwise follow a redirect to another port, or from https to http.
+func sameOriginCredentials(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
 
 // Load loads a chart from its source.

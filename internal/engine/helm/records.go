@@ -74,9 +74,12 @@ func decodeRelease(s *corev1.Secret) (*rspb.Release, error) {
 	return &rel, nil
 }
 
-// secretVersion reads the revision from the Secret's label (no decoding).
+// secretVersion reads the revision from the Secret's label (no decoding); a malformed label counts as 0.
 func secretVersion(s *corev1.Secret) int {
-	v, _ := strconv.Atoi(s.Labels[labelVersion])
+	v, err := strconv.Atoi(s.Labels[labelVersion])
+	if err != nil || v < 0 {
+		return 0
+	}
 	return v
 }
 
