@@ -169,7 +169,10 @@ func TestCLIEndToEnd(t *testing.T) {
 	if out := c.ok("uninstall", "cli-web"); !strings.Contains(out, "nothing to uninstall") {
 		t.Fatalf("second uninstall printed %q", out)
 	}
-	c.ok("cluster", "remove", "dev")
+	// Other tests' releases may still be on the shared cluster: unregister without touching them.
+	c.fails(ExitInvalid, "exclude each other", "cluster", "remove", "dev", "--force", "--forget")
+	c.ok("cluster", "remove", "dev", "--forget")
+	c.fails(ExitNotFound, `cluster "dev"`, "cluster", "show", "dev")
 }
 
 func TestCLIKubeconfigFromStdinAndFileReferences(t *testing.T) {

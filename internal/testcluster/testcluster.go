@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,14 +199,42 @@ func (c *Cluster) ready(ctx context.Context) error {
 // for os.Exit. When the cluster cannot start it prints why to os.Stderr and returns 1 without running
 // any test: integration tests fail rather than skip when their cluster is missing. Main and Shared share
 // one Start per test binary.
+//
+// Test binaries of different packages run in parallel under `go test ./...`; Main holds an exclusive lock
+// on the cluster for the whole run, so packages whose tests act cluster-wide (listing every release,
+// removing a cluster with force) never see each other's releases. Compilation is not serialised.
 func Main(m *testing.M, dst **Cluster) int {
 	c, err := startShared()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testcluster: %v\n", err)
 		return 1
 	}
+	unlock, err := lockCluster(c.KubeconfigPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testcluster: %v\n", err)
+		return 1
+	}
+	defer unlock()
 	*dst = c
 	return m.Run()
+}
+
+// lockCluster takes an exclusive advisory lock on a file beside the cluster's kubeconfig, waiting for other
+// test binaries to finish with the cluster.
+func lockCluster(kubeconfigPath string) (func(), error) {
+	path := filepath.Join(filepath.Dir(kubeconfigPath), ".tests.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking the test cluster: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking the test cluster: %w", err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 // Shared returns the cluster of this test binary, starting it on first use (bounded by StartTimeout).
