@@ -130,13 +130,20 @@ func Apply(ctx context.Context, db *sql.DB, ms []Migration, opts Options) (int, 
 	if now == nil {
 		now = time.Now
 	}
-	if _, err := db.ExecContext(ctx, createTable); err != nil {
+	if err := retryBusy(ctx, func() error {
+		_, err := db.ExecContext(ctx, createTable)
+		return err
+	}); err != nil {
 		return 0, fmt.Errorf("create schema_migrations table: %w", err)
 	}
 	latest := ms[len(ms)-1].Version
 	applied := 0
 	for {
-		done, err := step(ctx, db, ms, latest, now, opts.Lock)
+		var done bool
+		err := retryBusy(ctx, func() (err error) {
+			done, err = step(ctx, db, ms, latest, now, opts.Lock)
+			return err
+		})
 		if err != nil {
 			return applied, err
 		}
@@ -145,6 +152,29 @@ func Apply(ctx context.Context, db *sql.DB, ms []Migration, opts Options) (int, 
 		}
 		applied++
 	}
+}
+
+// retryBusy retries fn for up to 10 s while the database reports itself locked. SQLite does not always
+// consult its busy handler (a lock upgrade inside a transaction, or several connections switching a new
+// file to WAL at once), so processes opening one fresh database together can otherwise see SQLITE_BUSY.
+func retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
+		err := fn()
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // step applies the next pending migration, if any, in one transaction. It reports done when there is none.
