@@ -93,7 +93,7 @@ func translate(err error) error {
 		return &NotFoundError{Kind: "chart", Msg: err.Error(), Err: err}
 	case errors.Is(err, engine.ErrReleaseExists):
 		return &wrapped{err, ErrExists}
-	case errors.Is(err, engine.ErrAmbiguousRelease):
+	case errors.Is(err, engine.ErrAmbiguousRelease), errors.Is(err, engine.ErrForbidden):
 		return &FieldError{Field: "namespace", Reason: err.Error(), Err: err}
 	case errors.Is(err, engine.ErrInvalidChart):
 		return &FieldError{Field: "chart", Reason: err.Error(), Err: err}

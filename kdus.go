@@ -128,6 +128,9 @@ func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOp
 	if name == "" {
 		name, err = naming.GenerateUnique(ctx, opts.Chart, func(ctx context.Context, n string) (bool, error) {
 			_, err := cc.engine.Find(ctx, "", n)
+			if errors.Is(err, engine.ErrForbidden) { // credentials limited to some namespaces
+				_, err = cc.engine.Find(ctx, ns, n)
+			}
 			if errors.Is(err, engine.ErrReleaseNotFound) {
 				return false, nil
 			}

@@ -27,6 +27,8 @@ var (
 	ErrChartNotFound = errors.New("chart not found")
 	// ErrUnreachable means the cluster's API server could not be reached.
 	ErrUnreachable = errors.New("kubernetes API server unreachable")
+	// ErrForbidden means the cluster's credentials may not do what the operation needs (a 403).
+	ErrForbidden = errors.New("forbidden by the cluster")
 	// ErrTimeout means an operation's wait for readiness ran out of time.
 	ErrTimeout = errors.New("timed out waiting for resources")
 )

@@ -22,10 +22,17 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 	if err != nil {
 		return nil, err
 	}
-	if existing, err := e.reader.find(ctx, "", req.Name); err == nil {
+	// Release names are unique per cluster in kdu. Credentials limited to some namespaces cannot search
+	// them all; then the name is checked where the release goes (Helm's own rule).
+	existing, err := e.reader.find(ctx, "", req.Name)
+	if errors.Is(err, engine.ErrForbidden) {
+		existing, err = e.reader.find(ctx, req.Namespace, req.Name)
+	}
+	switch {
+	case err == nil:
 		return nil, fmt.Errorf("%w: %s (namespace %s, revision %d, %s)", engine.ErrReleaseExists,
 			req.Name, existing.rel.Namespace, existing.rel.Version, existing.rel.Info.Status)
-	} else if !errors.Is(err, engine.ErrReleaseNotFound) {
+	case !errors.Is(err, engine.ErrReleaseNotFound):
 		return nil, err
 	}
 

@@ -95,6 +95,9 @@ func withoutSuperseded(ss []*corev1.Secret) []*corev1.Secret {
 // with ErrAmbiguousRelease when the name exists in more than one.
 func (r *reader) find(ctx context.Context, namespace, name string) (*record, error) {
 	secrets, err := r.releaseSecrets(ctx, namespace, name, true)
+	if namespace == "" && apierrors.IsForbidden(err) {
+		return nil, fmt.Errorf("%w: looking for release %s in all namespaces: %w; name its namespace", engine.ErrForbidden, name, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,6 +45,9 @@ type watchCache struct {
 	dynamic dynamicinformer.DynamicSharedInformerFactory
 	kinds   map[schema.GroupVersionResource]cache.SharedIndexInformer
 
+	gatesMu sync.Mutex // not mu: gates are looked up while mu is held
+	gates   map[cache.SharedIndexInformer]*syncGate
+
 	changedMu sync.Mutex
 	changed   chan struct{} // closed and replaced on every release Secret event
 }
@@ -54,6 +58,7 @@ func newWatchCache(conn *cluster.Conn, log *slog.Logger) *watchCache {
 		log:     log,
 		stopCh:  make(chan struct{}),
 		kinds:   map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+		gates:   map[cache.SharedIndexInformer]*syncGate{},
 		changed: make(chan struct{}),
 	}
 	w.dynamic = dynamicinformer.NewFilteredDynamicSharedInformerFactory(conn.Dynamic, 0, metav1.NamespaceAll,
@@ -99,12 +104,16 @@ func (w *watchCache) startSecrets() {
 	f.Start(w.stopCh)
 }
 
+// setErrorHandler makes a refused list or watch (403/401) end the informer's first-sync wait at once: reads
+// then go to the API, which may still be allowed namespace by namespace.
 func (w *watchCache) setErrorHandler(inf cache.SharedIndexInformer, what string) {
+	g := w.gate(inf)
 	var once sync.Once
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			g.refused.Store(true)
 			once.Do(func() {
-				w.log.Warn("watch cache disabled for a kind; reading from the API instead", "what", what, "error", err)
+				w.log.Info("watch cache not allowed for a kind; reading it from the API instead", "what", what, "error", err)
 			})
 			return
 		}
@@ -112,14 +121,48 @@ func (w *watchCache) setErrorHandler(inf cache.SharedIndexInformer, what string)
 	})
 }
 
-// synced waits (bounded) for an informer's first sync and reports whether it is usable.
+func (w *watchCache) gate(inf cache.SharedIndexInformer) *syncGate {
+	w.gatesMu.Lock()
+	defer w.gatesMu.Unlock()
+	g, ok := w.gates[inf]
+	if !ok {
+		g = &syncGate{}
+		w.gates[inf] = g
+	}
+	return g
+}
+
+// synced reports whether an informer is usable, waiting (bounded) for its first sync only once: after that
+// one wait, a cache that still has not synced (no permission to list, say) is skipped without waiting.
 func (w *watchCache) synced(ctx context.Context, inf cache.SharedIndexInformer) bool {
-	if inf.HasSynced() {
+	return w.gate(inf).ready(ctx, inf.HasSynced, firstSyncWait)
+}
+
+// syncGate lets the first caller (and those arriving meanwhile) wait for a cache's initial sync, bounded by
+// a timeout; later callers only check.
+type syncGate struct {
+	mu      sync.Mutex
+	waited  bool
+	refused atomic.Bool // the API server refused to list or watch: stop waiting
+}
+
+func (g *syncGate) ready(ctx context.Context, hasSynced func() bool, wait time.Duration) bool {
+	if hasSynced() {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(ctx, firstSyncWait)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.waited {
+		return hasSynced()
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	return cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
+	cache.WaitForCacheSync(wctx.Done(), func() bool { return hasSynced() || g.refused.Load() })
+	ok := hasSynced()
+	if ctx.Err() == nil {
+		g.waited = true // a caller's own cancellation does not count as the one wait
+	}
+	return ok
 }
 
 func (w *watchCache) secretInformer(ctx context.Context) (cache.SharedIndexInformer, bool) {

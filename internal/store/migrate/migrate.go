@@ -130,7 +130,7 @@ func Apply(ctx context.Context, db *sql.DB, ms []Migration, opts Options) (int, 
 	if now == nil {
 		now = time.Now
 	}
-	if err := retryBusy(ctx, func() error {
+	if err := RetryBusy(ctx, func() error {
 		_, err := db.ExecContext(ctx, createTable)
 		return err
 	}); err != nil {
@@ -140,7 +140,7 @@ func Apply(ctx context.Context, db *sql.DB, ms []Migration, opts Options) (int, 
 	applied := 0
 	for {
 		var done bool
-		err := retryBusy(ctx, func() (err error) {
+		err := RetryBusy(ctx, func() (err error) {
 			done, err = step(ctx, db, ms, latest, now, opts.Lock)
 			return err
 		})
@@ -154,10 +154,11 @@ func Apply(ctx context.Context, db *sql.DB, ms []Migration, opts Options) (int, 
 	}
 }
 
-// retryBusy retries fn for up to 10 s while the database reports itself locked. SQLite does not always
+// RetryBusy retries fn for up to 10 s while the database reports itself locked. SQLite does not always
 // consult its busy handler (a lock upgrade inside a transaction, or several connections switching a new
 // file to WAL at once), so processes opening one fresh database together can otherwise see SQLITE_BUSY.
-func retryBusy(ctx context.Context, fn func() error) error {
+// Errors of other databases pass through at once.
+func RetryBusy(ctx context.Context, fn func() error) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
 		err := fn()

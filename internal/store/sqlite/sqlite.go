@@ -138,7 +138,11 @@ func prepareFile(abs string) error {
 // init checks the connection settings and migrates the schema.
 func (s *Store) init(ctx context.Context) error {
 	var mode string
-	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+	// A new connection applies the DSN's pragmas; the switch to WAL can meet another process doing the same
+	// on a fresh file, which SQLite reports as SQLITE_BUSY without consulting the busy timeout.
+	if err := migrate.RetryBusy(ctx, func() error {
+		return s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
+	}); err != nil {
 		return fmt.Errorf("read journal mode (is this an SQLite database?): %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
