@@ -189,7 +189,8 @@ const (
 
 // UpgradeOptions describe an upgrade (spec §4.5).
 type UpgradeOptions struct {
-	// Chart is the chart to upgrade to; "" keeps the release's current chart.
+	// Chart is the chart to upgrade to; "" keeps the release's current chart (then only ReuseValues applies:
+	// Helm does not keep a release's chart defaults once values were reused).
 	Chart   string
 	Version string
 	RepoURL string
@@ -224,6 +225,11 @@ func (m *Manager) Upgrade(ctx context.Context, t Target, opts UpgradeOptions) (*
 	}
 	if opts.ValuesMode < ReuseValues || opts.ValuesMode > ResetThenReuseValues {
 		return nil, invalidf("valuesMode", "unknown mode %d", opts.ValuesMode)
+	}
+	if opts.ValuesMode != ReuseValues && opts.Chart == "" {
+		// Helm stores a release's chart with its values replaced by those it was last rendered with, so the
+		// chart's own defaults cannot be recovered from the release.
+		return nil, invalidf("chart", "resetting values needs the chart to take the defaults from; give the chart reference")
 	}
 	cc, key, err := m.resolve(ctx, t)
 	if err != nil {

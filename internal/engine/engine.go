@@ -269,7 +269,7 @@ type Engine interface {
 	History(ctx context.Context, key Key) ([]Release, error)
 	// Values returns the user-supplied values of the current revision, or every computed value if all is set.
 	Values(ctx context.Context, key Key, all bool) (map[string]any, error)
-	// ChartDefaults returns the default values of the chart the current revision was deployed with.
+	// ChartDefaults returns the default values recorded with the chart of the current revision.
 	ChartDefaults(ctx context.Context, key Key) (map[string]any, error)
 	Services(ctx context.Context, key Key) ([]Service, error)
 }

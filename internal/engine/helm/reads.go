@@ -93,8 +93,10 @@ func (e *Engine) Values(ctx context.Context, key engine.Key, all bool) (map[stri
 	return vals, nil
 }
 
-// ChartDefaults returns the default values of the chart the newest revision was deployed with: the exact
-// chart version in the cluster, not whatever a repository serves today (spec §7 item 14).
+// ChartDefaults returns the default values of the chart the newest revision was deployed with — the exact
+// chart in the cluster, not whatever a repository serves today (spec §7 item 14). After an upgrade that
+// reused values, Helm stores the chart with the values it was rendered with instead of its own defaults;
+// those hold the same keys, which is what scale's replica-key discovery needs.
 func (e *Engine) ChartDefaults(ctx context.Context, key engine.Key) (map[string]any, error) {
 	rec, err := e.reader.find(ctx, key.Namespace, key.Name)
 	if err != nil {
