@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	vals "github.com/kdu-io/kdu/internal/values"
 	"math"
 	"sort"
 	"strconv"
@@ -239,7 +240,7 @@ func uintCount(u uint64) (int, error) {
 // the type --set gives it. values is not modified; an empty path returns an
 // unchanged copy.
 func SetCount(values map[string]any, path []string, n int) map[string]any {
-	out := copyMap(values)
+	out := vals.Copy(values)
 	if len(path) == 0 {
 		return out
 	}
@@ -254,36 +255,6 @@ func SetCount(values map[string]any, path []string, n int) map[string]any {
 	}
 	level[path[len(path)-1]] = int64(n)
 	return out
-}
-
-// copyMap deep-copies the maps and slices of m; a nil m gives an empty map.
-func copyMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = copyValue(v)
-	}
-	return out
-}
-
-func copyValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		if t == nil {
-			return t
-		}
-		return copyMap(t)
-	case []any:
-		if t == nil {
-			return t
-		}
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = copyValue(e)
-		}
-		return out
-	default:
-		return v
-	}
 }
 
 // ParseReplicas parses a replica count given by a user (for example a CLI

@@ -3,6 +3,7 @@ package scale
 import (
 	"encoding/json"
 	"errors"
+	vals "github.com/kdu-io/kdu/internal/values"
 	"math"
 	"reflect"
 	"strings"
@@ -157,7 +158,7 @@ func TestSetCount(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := copyMap(tc.values)
+			before := vals.Copy(tc.values)
 			got := SetCount(tc.values, tc.path, tc.n)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %#v, want %#v", got, tc.want)

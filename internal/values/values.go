@@ -280,6 +280,15 @@ func mergeMaps(a, b map[string]any) map[string]any {
 	return out
 }
 
+// Copy deep-copies a values map (nested maps and lists), so the copy can be changed without touching the
+// original. A nil map gives an empty one.
+func Copy(m map[string]any) map[string]any {
+	if c := copyMap(m); c != nil {
+		return c
+	}
+	return map[string]any{}
+}
+
 // copyMap deep-copies m; beyond maxDepth it shares instead of recursing.
 func copyMap(m map[string]any) map[string]any {
 	c, _ := deepCopy(m, 0)

@@ -6,6 +6,7 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/values"
 )
 
 // Chart is a chart loaded by this engine. It implements engine.Chart.
@@ -22,7 +23,7 @@ func (c *Chart) Metadata() engine.ChartMetadata {
 
 // DefaultValues returns a deep copy of the chart's default values.
 func (c *Chart) DefaultValues() map[string]any {
-	return deepCopyMap(c.c.Values)
+	return values.Copy(c.c.Values)
 }
 
 func metadataOf(c *chart.Chart) engine.ChartMetadata {
@@ -49,7 +50,7 @@ func forOperation(ch engine.Chart) (*chart.Chart, error) {
 
 func copyChart(c *chart.Chart) *chart.Chart {
 	cp := *c
-	cp.Values = deepCopyMap(c.Values)
+	cp.Values = values.Copy(c.Values)
 	deps := c.Dependencies()
 	if len(deps) > 0 {
 		copies := make([]*chart.Chart, len(deps))
@@ -59,31 +60,4 @@ func copyChart(c *chart.Chart) *chart.Chart {
 		cp.SetDependencies(copies...)
 	}
 	return &cp
-}
-
-// deepCopyMap copies nested maps and slices of values (YAML/JSON shaped data).
-func deepCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopyValue(v)
-	}
-	return out
-}
-
-func deepCopyValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		return deepCopyMap(t)
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = deepCopyValue(e)
-		}
-		return out
-	default:
-		return v
-	}
 }

@@ -8,6 +8,7 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/values"
 )
 
 // Find locates the newest revision of a release by name, in one namespace or (namespace "") in all.
@@ -81,12 +82,12 @@ func (e *Engine) Values(ctx context.Context, key engine.Key, all bool) (map[stri
 		return nil, err
 	}
 	if !all {
-		return deepCopyMap(rec.rel.Config), nil
+		return values.Copy(rec.rel.Config), nil
 	}
 	if rec.rel.Chart == nil {
-		return deepCopyMap(rec.rel.Config), nil
+		return values.Copy(rec.rel.Config), nil
 	}
-	vals, err := chartutil.CoalesceValues(copyChart(rec.rel.Chart), deepCopyMap(rec.rel.Config))
+	vals, err := chartutil.CoalesceValues(copyChart(rec.rel.Chart), values.Copy(rec.rel.Config))
 	if err != nil {
 		return nil, fmt.Errorf("computing values of %s: %w", key, err)
 	}
@@ -105,5 +106,5 @@ func (e *Engine) ChartDefaults(ctx context.Context, key engine.Key) (map[string]
 	if rec.rel.Chart == nil {
 		return map[string]any{}, nil
 	}
-	return deepCopyMap(rec.rel.Chart.Values), nil
+	return values.Copy(rec.rel.Chart.Values), nil
 }
