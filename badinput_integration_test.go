@@ -98,6 +98,7 @@ func TestBadInstallInput(t *testing.T) {
 		{"--set that sets nothing", func(o *kdu.InstallOptions) { o.Values.Set = []string{"a.b[=1"} }, kdu.ErrInvalid, "values", "sets nothing"},
 		{"negative timeout", func(o *kdu.InstallOptions) { o.Timeout = -1 }, kdu.ErrInvalid, "timeout", "negative"},
 		{"name in use", func(o *kdu.InstallOptions) { o.Name = "taken" }, kdu.ErrExists, "", "taken"},
+		{"missing namespace not to be created", func(o *kdu.InstallOptions) { o.CreateNamespace = false }, kdu.ErrNotFound, "", "namespace not found"},
 	}
 	e.install("taken", kdu.InstallOptions{})
 	for _, c := range cases {

@@ -89,6 +89,8 @@ func translate(err error) error {
 		return err
 	case errors.Is(err, engine.ErrReleaseNotFound):
 		return &NotFoundError{Kind: "release", Msg: err.Error(), Err: err}
+	case errors.Is(err, engine.ErrNamespaceNotFound):
+		return &NotFoundError{Kind: "namespace", Msg: err.Error(), Err: err}
 	case errors.Is(err, engine.ErrChartNotFound):
 		return &NotFoundError{Kind: "chart", Msg: err.Error(), Err: err}
 	case errors.Is(err, engine.ErrReleaseExists):

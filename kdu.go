@@ -78,12 +78,12 @@ type Options struct {
 
 // Manager runs KDU operations on registered clusters. It is safe for concurrent use.
 type Manager struct {
-	store   store.Store
-	opts    Options
-	log     *slog.Logger
-	loader  *helm.ChartLoader
-	locks   locks.Keyed
-	ownsSto bool
+	store     store.Store
+	opts      Options
+	log       *slog.Logger
+	loader    *helm.ChartLoader
+	locks     locks.Keyed
+	ownsStore bool
 
 	mu    sync.Mutex
 	conns map[string]*clusterConn // by cluster id
@@ -121,7 +121,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := New(st, opts)
-	m.ownsSto = true
+	m.ownsStore = true
 	return m, nil
 }
 
@@ -155,7 +155,7 @@ func (m *Manager) Close() error {
 		delete(m.conns, id)
 	}
 	m.mu.Unlock()
-	if m.ownsSto {
+	if m.ownsStore {
 		return m.store.Close()
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 var (
 	// ErrReleaseNotFound means no release of that name exists (in the namespace, when one was given).
 	ErrReleaseNotFound = errors.New("release not found")
+	// ErrNamespaceNotFound means the target namespace does not exist and the operation may not create it.
+	ErrNamespaceNotFound = errors.New("namespace not found")
 	// ErrReleaseExists means an install named a release that already exists on the cluster.
 	ErrReleaseExists = errors.New("release already exists")
 	// ErrAmbiguousRelease means a release name exists in several namespaces and no namespace was given.

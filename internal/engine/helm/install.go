@@ -90,7 +90,7 @@ func (e *Engine) ensureNamespace(ctx context.Context, ns string, create bool) (b
 	case !apierrors.IsNotFound(err):
 		return false, fmt.Errorf("checking namespace %s: %w", ns, err)
 	case !create:
-		return false, fmt.Errorf("namespace %s does not exist (allow kdu to create it)", ns)
+		return false, fmt.Errorf("%w: %s (allow kdu to create it)", engine.ErrNamespaceNotFound, ns)
 	}
 	_, err = nsClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name:   ns,
