@@ -126,16 +126,7 @@ func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOp
 	}
 	name := opts.Name
 	if name == "" {
-		name, err = naming.GenerateUnique(ctx, opts.Chart, func(ctx context.Context, n string) (bool, error) {
-			_, err := cc.engine.Find(ctx, "", n)
-			if errors.Is(err, engine.ErrForbidden) { // credentials limited to some namespaces
-				_, err = cc.engine.Find(ctx, ns, n)
-			}
-			if errors.Is(err, engine.ErrReleaseNotFound) {
-				return false, nil
-			}
-			return err == nil, err
-		}, 0)
+		name, err = naming.GenerateUnique(ctx, opts.Chart, nameTaken(cc, ns), 0)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -156,25 +147,34 @@ func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOp
 // GenerateName returns a release name derived from a chart reference (spec §1.3) that no release on the
 // cluster uses.
 func (m *Manager) GenerateName(ctx context.Context, clusterRef, chart string) (string, error) {
-	_, id, err := naming.ParseClusterID(clusterRef)
+	nsPart, id, err := naming.ParseClusterID(clusterRef)
 	if err != nil {
 		return "", invalid("cluster", err)
 	}
-	cc, _, err := m.connection(ctx, id)
+	cc, rec, err := m.connection(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	name, err := naming.GenerateUnique(ctx, chart, func(ctx context.Context, n string) (bool, error) {
-		_, err := cc.engine.Find(ctx, "", n)
-		if errors.Is(err, engine.ErrReleaseNotFound) {
-			return false, nil
-		}
-		return err == nil, err
-	}, 0)
+	name, err := naming.GenerateUnique(ctx, chart, nameTaken(cc, firstNonEmpty(nsPart, rec.Namespace, "default")), 0)
 	if errors.Is(err, naming.ErrInvalidModel) {
 		return "", invalid("chart", err)
 	}
 	return name, translate(err)
+}
+
+// nameTaken reports whether a release name is used on the cluster. Credentials limited to some namespaces
+// cannot search them all; the name is then checked in ns, where the release would go.
+func nameTaken(cc *clusterConn, ns string) func(context.Context, string) (bool, error) {
+	return func(ctx context.Context, n string) (bool, error) {
+		_, err := cc.engine.Find(ctx, "", n)
+		if errors.Is(err, engine.ErrForbidden) {
+			_, err = cc.engine.Find(ctx, ns, n)
+		}
+		if errors.Is(err, engine.ErrReleaseNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
 }
 
 // ValuesMode says how an upgrade combines new values with the release's current ones.

@@ -65,6 +65,9 @@ func TestNamespaceScopedCredentials(t *testing.T) {
 			if c.Namespace != e.ns {
 				t.Fatalf("default namespace %q, want the context's %q", c.Namespace, e.ns)
 			}
+			if name, err := e.m.GenerateName(e.ctx, "tenant", "stable/openldap"); err != nil || !strings.HasPrefix(name, "stable-openldap-") {
+				t.Fatalf("generate a name with namespace-scoped credentials: %q %v", name, err)
+			}
 			// Generated name, no namespace given: the context's namespace is used.
 			rel, err := e.m.Install(e.ctx, "tenant", kdu.InstallOptions{Chart: webapp(t), Wait: kdu.Wait{Wait: true, Timeout: time.Minute}})
 			if err != nil {
