@@ -10,7 +10,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -X github.com/kdu-io/kdu/internal/cli.Version=$(VERSION)
 TEST_FLAGS   ?= -count=1 -timeout 30m
 FUZZTIME     ?= 10s
-RACE_PKGS    ?= ./internal/locks/ ./internal/store/... ./internal/secret/ ./internal/values/ ./internal/cluster/ ./internal/engine/helm/
+RACE_PKGS    ?= ./internal/locks/ ./internal/store/... ./internal/pgtest/ ./internal/secret/ ./internal/values/ ./internal/cluster/ ./internal/engine/helm/ ./internal/ops/ ./internal/status/...
 
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -buildvcs=false
@@ -28,8 +28,9 @@ build: ## build bin/kdu
 demo: build ## local cluster up, kdu installs, scales, upgrades, rolls back and uninstalls the demo chart
 	scripts/demo
 
-test: lint ## lint, then every test: unit, fuzz seeds and integration on the local control plane
+test: lint ## lint, then every test: unit, fuzz seeds and integration on the local control plane and PostgreSQL
 	scripts/devcluster up >/dev/null
+	scripts/postgres install
 	$(GO) test $(TEST_FLAGS) ./...
 	@if command -v gcc >/dev/null; then \
 	  echo "race detector on the concurrency-heavy packages:"; \
@@ -37,7 +38,8 @@ test: lint ## lint, then every test: unit, fuzz seeds and integration on the loc
 	else echo "note: no C compiler, so no -race run (the race detector needs cgo)"; fi
 
 unit: ## tests that need no cluster
-	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testcluster)
+	scripts/postgres install
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testcluster -e /internal/service)
 
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi

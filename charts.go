@@ -31,16 +31,76 @@ func parseChart(s, version string) (chartref.Ref, error) {
 	return ref, nil
 }
 
-// loadChart turns a parsed reference into a loaded chart, resolving repository names against the cluster's
-// registered repositories.
-func (m *Manager) loadChart(ctx context.Context, clusterID string, ref chartref.Ref, repoURL string) (engine.Chart, error) {
-	src, err := m.chartSource(ctx, clusterID, ref, repoURL)
+// chartInput is a validated chart reference, or a chart archive given in memory.
+type chartInput struct {
+	ref     chartref.Ref
+	repoURL string
+	data    []byte
+}
+
+// given reports whether a chart was given at all.
+func (in chartInput) given() bool { return len(in.data) > 0 || in.ref.Kind != 0 }
+
+// String names the chart for logs.
+func (in chartInput) String() string {
+	if len(in.data) > 0 {
+		return fmt.Sprintf("(uploaded archive, %d bytes)", len(in.data))
+	}
+	return in.ref.String()
+}
+
+// parseChartInput validates the chart fields of a request: a reference (with an optional version and
+// repository URL) or an archive, not both.
+func (m *Manager) parseChartInput(chart, version, repoURL string, archive []byte, required bool) (chartInput, error) {
+	if len(archive) > 0 {
+		switch {
+		case chart != "":
+			return chartInput{}, invalidf("chartArchive", "give a chart reference or a chart archive, not both")
+		case version != "":
+			return chartInput{}, invalidf("version", "a chart archive has its own version")
+		case repoURL != "":
+			return chartInput{}, invalidf("repoURL", "a chart archive needs no repository")
+		case len(archive) > helm.MaxChartArchiveSize:
+			return chartInput{}, invalidf("chartArchive", "larger than %d bytes", helm.MaxChartArchiveSize)
+		}
+		return chartInput{data: archive}, nil
+	}
+	if chart == "" && !required {
+		return chartInput{}, nil
+	}
+	ref, err := parseChart(chart, version)
 	if err != nil {
-		return nil, err
+		return chartInput{}, err
+	}
+	if m.opts.RemoteChartsOnly && (ref.Kind == chartref.KindDir || ref.Kind == chartref.KindArchive) {
+		return chartInput{}, invalidf("chart", "%q is a local path, which this server does not read; upload the chart archive instead", chart)
+	}
+	if repoURL != "" {
+		if err := checkRepoURL(repoURL); err != nil {
+			return chartInput{}, invalid("repoURL", err)
+		}
+	}
+	return chartInput{ref: ref, repoURL: repoURL}, nil
+}
+
+// loadChart loads a chart, resolving repository names against the cluster's registered repositories.
+func (m *Manager) loadChart(ctx context.Context, clusterID string, in chartInput) (engine.Chart, error) {
+	var src helm.ChartSource
+	if len(in.data) > 0 {
+		src = helm.ChartSource{Kind: helm.SourceData, Data: in.data}
+	} else {
+		var err error
+		if src, err = m.chartSource(ctx, clusterID, in.ref, in.repoURL); err != nil {
+			return nil, err
+		}
 	}
 	ch, err := m.loader.Load(ctx, src)
 	if err != nil {
-		return nil, translate(err)
+		err = translate(err)
+		if len(in.data) > 0 && errors.Is(err, ErrInvalid) {
+			return nil, invalid("chartArchive", err)
+		}
+		return nil, err
 	}
 	return ch, nil
 }
@@ -90,11 +150,13 @@ type ShowOptions struct {
 	Chart   string
 	Version string
 	RepoURL string
+	// ChartArchive is a chart .tgz given in memory instead of Chart.
+	ChartArchive []byte
 }
 
 // ShowChart loads a chart and describes it: metadata, default values and README (spec §4.12).
 func (m *Manager) ShowChart(ctx context.Context, opts ShowOptions) (*ChartInfo, error) {
-	ref, err := parseChart(opts.Chart, opts.Version)
+	in, err := m.parseChartInput(opts.Chart, opts.Version, opts.RepoURL, opts.ChartArchive, true)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +169,7 @@ func (m *Manager) ShowChart(ctx context.Context, opts ShowOptions) (*ChartInfo, 
 			return nil, notFound("cluster", "cluster %q", id)
 		}
 	}
-	ch, err := m.loadChart(ctx, id, ref, opts.RepoURL)
+	ch, err := m.loadChart(ctx, id, in)
 	if err != nil {
 		return nil, err
 	}

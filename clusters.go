@@ -15,19 +15,21 @@ import (
 
 // Cluster is a registered cluster as kdu shows it. It never carries the kubeconfig.
 type Cluster struct {
-	ID        string    `json:"id"`
-	Server    string    `json:"server"`
-	Context   string    `json:"context"`
-	Namespace string    `json:"namespace"`
-	Flavour   string    `json:"flavour"`
-	Version   string    `json:"version"`
+	ID        string `json:"id"`
+	Server    string `json:"server"`
+	Context   string `json:"context"`
+	Namespace string `json:"namespace"`
+	Flavour   string `json:"flavour"`
+	Version   string `json:"version"`
+	// Project owns the cluster (the service's tokens are scoped to projects); "" means none.
+	Project   string    `json:"project,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 func clusterOf(c store.Cluster) Cluster {
 	return Cluster{ID: c.ID, Server: c.Server, Context: c.Context, Namespace: c.Namespace, Flavour: c.Flavour,
-		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		Version: c.Version, Project: c.Project, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 // ClusterSpec registers a cluster (spec §4.1 init_env).
@@ -42,6 +44,8 @@ type ClusterSpec struct {
 	// Namespace is the default namespace of KDUs on this cluster; "" means the context's namespace, else
 	// "default".
 	Namespace string
+	// Project owns the cluster. On Replace, the existing cluster's project is kept.
+	Project string
 	// Replace allows re-registering an existing ID, replacing its credentials. Without it an existing ID is
 	// an ErrExists error and the stored credentials are kept.
 	Replace bool
@@ -95,7 +99,7 @@ func (m *Manager) AddCluster(ctx context.Context, spec ClusterSpec) (*Cluster, e
 	}
 	rec := store.Cluster{
 		ID: id, Kubeconfig: raw, Context: kc.Context(), Namespace: ns, Flavour: store.FlavourHelm3,
-		Server: kc.Server, Version: version,
+		Server: kc.Server, Version: version, Project: spec.Project,
 	}
 	var saved store.Cluster
 	if existing.ID != "" {

@@ -72,6 +72,9 @@ type Options struct {
 	// WatchCache serves reads from per-cluster informers. Use it in long-lived processes (the service, Go
 	// programs); the CLI leaves it off.
 	WatchCache bool
+	// RemoteChartsOnly refuses chart references that are paths on this host (a service must not read its own
+	// files for its clients); charts then come from repositories, URLs or uploaded archives.
+	RemoteChartsOnly bool
 	// Logger receives kdu's logs; nil means slog.Default(). Secrets are never logged.
 	Logger *slog.Logger
 }

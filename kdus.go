@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kdu-io/kdu/internal/chartref"
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/scale"
@@ -77,6 +76,8 @@ type InstallOptions struct {
 	Version string
 	// RepoURL resolves a bare chart name from this repository URL (helm's --repo).
 	RepoURL string
+	// ChartArchive is a chart .tgz given in memory instead of Chart (a chart uploaded through the API).
+	ChartArchive []byte
 	// Namespace defaults to the cluster's default namespace.
 	Namespace string
 	// CreateNamespace creates the namespace if it does not exist.
@@ -89,6 +90,83 @@ type InstallOptions struct {
 // Install installs a chart as a new release and returns it. Every input is validated and the chart loaded
 // before anything changes on the cluster.
 func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOptions) (*Release, error) {
+	p, err := m.planInstall(ctx, clusterRef, opts)
+	if err != nil {
+		return nil, err
+	}
+	ch := p.chart
+	if ch == nil {
+		if ch, err = m.loadChart(ctx, p.id, p.input); err != nil {
+			return nil, err
+		}
+	}
+	name := opts.Name
+	if name == "" {
+		name, err = naming.GenerateUnique(ctx, p.model(ch), nameTaken(p.cc, p.ns), 0)
+		if err != nil {
+			return nil, translate(err)
+		}
+	}
+	unlock, err := m.lockRelease(ctx, p.id, name, "install")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m.log.Info("install", "cluster", p.id, "namespace", p.ns, "release", name, "chart", p.input.String(), "atomic", p.wait.Atomic)
+	rel, err := p.cc.engine.Install(ctx, engine.InstallRequest{
+		Name: name, Namespace: p.ns, Chart: ch, Values: p.vals, CreateNamespace: opts.CreateNamespace,
+		Description: opts.Description, WaitOptions: p.wait,
+	})
+	return rel, translate(err)
+}
+
+// PlanInstall validates an install without performing it and returns the release it would create: the
+// cluster id, the namespace and the name (generated if none was given, and checked to be unused). Services
+// call it before queueing an install, so that bad input fails at once and the operation's target is known.
+func (m *Manager) PlanInstall(ctx context.Context, clusterRef string, opts InstallOptions) (Target, error) {
+	p, err := m.planInstall(ctx, clusterRef, opts)
+	if err != nil {
+		return Target{}, err
+	}
+	name := opts.Name
+	if name == "" {
+		if name, err = naming.GenerateUnique(ctx, p.model(p.chart), nameTaken(p.cc, p.ns), 0); err != nil {
+			if errors.Is(err, naming.ErrInvalidModel) {
+				return Target{}, invalid("chart", err)
+			}
+			return Target{}, translate(err)
+		}
+	} else {
+		taken, err := nameTaken(p.cc, p.ns)(ctx, name)
+		if err != nil {
+			return Target{}, translate(err)
+		}
+		if taken {
+			return Target{}, fmt.Errorf("release %q already exists on cluster %q: %w", name, p.id, ErrExists)
+		}
+	}
+	return Target{Cluster: p.id, Namespace: p.ns, Name: name}, nil
+}
+
+// installPlan is a validated install.
+type installPlan struct {
+	id, ns string
+	input  chartInput
+	chart  engine.Chart // loaded already when it came in memory
+	vals   map[string]any
+	wait   engine.WaitOptions
+	cc     *clusterConn
+}
+
+// model is what a generated name derives from: the chart reference, or the name of an uploaded chart.
+func (p *installPlan) model(ch engine.Chart) string {
+	if len(p.input.data) > 0 && ch != nil {
+		return ch.Metadata().Name
+	}
+	return p.input.ref.String()
+}
+
+func (m *Manager) planInstall(ctx context.Context, clusterRef string, opts InstallOptions) (*installPlan, error) {
 	nsPart, id, err := naming.ParseClusterID(clusterRef)
 	if err != nil {
 		return nil, invalid("cluster", err)
@@ -103,7 +181,7 @@ func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOp
 			return nil, invalid("namespace", err)
 		}
 	}
-	ref, err := parseChart(opts.Chart, opts.Version)
+	in, err := m.parseChartInput(opts.Chart, opts.Version, opts.RepoURL, opts.ChartArchive, true)
 	if err != nil {
 		return nil, err
 	}
@@ -119,29 +197,13 @@ func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOp
 	if err != nil {
 		return nil, err
 	}
-	ns := firstNonEmpty(opts.Namespace, nsPart, rec.Namespace, "default")
-	ch, err := m.loadChart(ctx, id, ref, opts.RepoURL)
-	if err != nil {
-		return nil, err
-	}
-	name := opts.Name
-	if name == "" {
-		name, err = naming.GenerateUnique(ctx, opts.Chart, nameTaken(cc, ns), 0)
-		if err != nil {
-			return nil, translate(err)
+	p := &installPlan{id: id, ns: firstNonEmpty(opts.Namespace, nsPart, rec.Namespace, "default"), input: in, vals: vals, wait: wait, cc: cc}
+	if len(in.data) > 0 {
+		if p.chart, err = m.loadChart(ctx, id, in); err != nil {
+			return nil, err
 		}
 	}
-	unlock, err := m.lockRelease(ctx, id, name, "install")
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	m.log.Info("install", "cluster", id, "namespace", ns, "release", name, "chart", ref.String(), "atomic", wait.Atomic)
-	rel, err := cc.engine.Install(ctx, engine.InstallRequest{
-		Name: name, Namespace: ns, Chart: ch, Values: vals, CreateNamespace: opts.CreateNamespace,
-		Description: opts.Description, WaitOptions: wait,
-	})
-	return rel, translate(err)
+	return p, nil
 }
 
 // GenerateName returns a release name derived from a chart reference (spec §1.3) that no release on the
@@ -194,7 +256,9 @@ type UpgradeOptions struct {
 	Chart   string
 	Version string
 	RepoURL string
-	Values  Values
+	// ChartArchive is a chart .tgz given in memory instead of Chart.
+	ChartArchive []byte
+	Values       Values
 	// ValuesMode defaults to ReuseValues, as N2VC's upgrade.
 	ValuesMode ValuesMode
 	// ForceConflicts takes over fields owned by other field managers (kubectl edits, operators).
@@ -206,38 +270,17 @@ type UpgradeOptions struct {
 // Upgrade upgrades a release and returns the revision it ends at (with Atomic and a failure, the revision
 // the rollback created, alongside the error).
 func (m *Manager) Upgrade(ctx context.Context, t Target, opts UpgradeOptions) (*Release, error) {
-	var ref chartref.Ref
-	var err error
-	if opts.Chart != "" {
-		if ref, err = parseChart(opts.Chart, opts.Version); err != nil {
-			return nil, err
-		}
-	} else if opts.Version != "" {
-		return nil, invalidf("version", "a version needs a chart to apply to")
-	}
-	vals, err := opts.Values.build()
+	in, vals, wait, err := m.checkUpgrade(opts)
 	if err != nil {
 		return nil, err
-	}
-	wait, err := opts.Wait.engine(DefaultTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if opts.ValuesMode < ReuseValues || opts.ValuesMode > ResetThenReuseValues {
-		return nil, invalidf("valuesMode", "unknown mode %d", opts.ValuesMode)
-	}
-	if opts.ValuesMode != ReuseValues && opts.Chart == "" {
-		// Helm stores a release's chart with its values replaced by those it was last rendered with, so the
-		// chart's own defaults cannot be recovered from the release.
-		return nil, invalidf("chart", "resetting values needs the chart to take the defaults from; give the chart reference")
 	}
 	cc, key, err := m.resolve(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	var ch engine.Chart
-	if opts.Chart != "" {
-		if ch, err = m.loadChart(ctx, clusterID(t), ref, opts.RepoURL); err != nil {
+	if in.given() {
+		if ch, err = m.loadChart(ctx, clusterID(t), in); err != nil {
 			return nil, err
 		}
 	}
@@ -246,12 +289,47 @@ func (m *Manager) Upgrade(ctx context.Context, t Target, opts UpgradeOptions) (*
 		return nil, err
 	}
 	defer unlock()
-	m.log.Info("upgrade", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "chart", opts.Chart, "atomic", wait.Atomic)
+	m.log.Info("upgrade", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "chart", in.String(), "atomic", wait.Atomic)
 	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
 		Key: key, Chart: ch, Values: vals, ValuesMode: opts.ValuesMode, ForceConflicts: opts.ForceConflicts,
 		Description: opts.Description, WaitOptions: wait,
 	})
 	return rel, translate(err)
+}
+
+// Validate checks an upgrade's options without touching any cluster.
+func (m *Manager) ValidateUpgrade(opts UpgradeOptions) error {
+	_, _, _, err := m.checkUpgrade(opts)
+	return err
+}
+
+func (m *Manager) checkUpgrade(opts UpgradeOptions) (chartInput, map[string]any, engine.WaitOptions, error) {
+	var in chartInput
+	var err error
+	if opts.Chart != "" || len(opts.ChartArchive) > 0 {
+		if in, err = m.parseChartInput(opts.Chart, opts.Version, opts.RepoURL, opts.ChartArchive, true); err != nil {
+			return in, nil, engine.WaitOptions{}, err
+		}
+	} else if opts.Version != "" {
+		return in, nil, engine.WaitOptions{}, invalidf("version", "a version needs a chart to apply to")
+	}
+	vals, err := opts.Values.build()
+	if err != nil {
+		return in, nil, engine.WaitOptions{}, err
+	}
+	wait, err := opts.Wait.engine(DefaultTimeout)
+	if err != nil {
+		return in, nil, wait, err
+	}
+	if opts.ValuesMode < ReuseValues || opts.ValuesMode > ResetThenReuseValues {
+		return in, nil, wait, invalidf("valuesMode", "unknown mode %d", opts.ValuesMode)
+	}
+	if opts.ValuesMode != ReuseValues && !in.given() {
+		// Helm stores a release's chart with its values replaced by those it was last rendered with, so the
+		// chart's own defaults cannot be recovered from the release.
+		return in, nil, wait, invalidf("chart", "resetting values needs the chart to take the defaults from; give the chart reference")
+	}
+	return in, vals, wait, nil
 }
 
 // ScaleOptions describe a scale (spec §4.6).
@@ -268,8 +346,8 @@ type ScaleOptions struct {
 // or under Resource) in the default values of the chart the release was deployed with, and upgrades the
 // release reusing its values with that key set.
 func (m *Manager) Scale(ctx context.Context, t Target, opts ScaleOptions) (*Release, error) {
-	if opts.Replicas < 0 || opts.Replicas > scale.MaxReplicas {
-		return nil, invalidf("replicas", "must be between 0 and %d, got %d", scale.MaxReplicas, opts.Replicas)
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	wait, err := opts.Wait.engine(DefaultScaleTime)
 	if err != nil {
@@ -298,6 +376,15 @@ func (m *Manager) Scale(ctx context.Context, t Target, opts ScaleOptions) (*Rele
 		Description: fmt.Sprintf("Scaled to %d replicas", opts.Replicas), WaitOptions: wait,
 	})
 	return rel, translate(err)
+}
+
+// Validate checks the options without touching any cluster.
+func (o ScaleOptions) Validate() error {
+	if o.Replicas < 0 || o.Replicas > scale.MaxReplicas {
+		return invalidf("replicas", "must be between 0 and %d, got %d", scale.MaxReplicas, o.Replicas)
+	}
+	_, err := o.Wait.engine(DefaultScaleTime)
+	return err
 }
 
 // ScaleCount returns a release's replica count (spec §4.7): from the values the user gave, else from the
@@ -344,8 +431,8 @@ type RollbackOptions struct {
 
 // Rollback rolls a release back and returns the new revision it creates.
 func (m *Manager) Rollback(ctx context.Context, t Target, opts RollbackOptions) (*Release, error) {
-	if opts.Revision < 0 {
-		return nil, invalidf("revision", "must be 0 (the previous revision) or a revision number, got %d", opts.Revision)
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	wait, err := opts.Wait.engine(DefaultTimeout)
 	if err != nil {
@@ -365,6 +452,15 @@ func (m *Manager) Rollback(ctx context.Context, t Target, opts RollbackOptions) 
 	return rel, translate(err)
 }
 
+// Validate checks the options without touching any cluster.
+func (o RollbackOptions) Validate() error {
+	if o.Revision < 0 {
+		return invalidf("revision", "must be 0 (the previous revision) or a revision number, got %d", o.Revision)
+	}
+	_, err := o.Wait.engine(DefaultTimeout)
+	return err
+}
+
 // UninstallOptions describe an uninstall (spec §4.9).
 type UninstallOptions struct {
 	// Wait blocks until the release's objects are gone.
@@ -375,8 +471,8 @@ type UninstallOptions struct {
 // Uninstall removes a release and its history. It is idempotent: uninstalling a release that does not exist
 // returns (nil, nil).
 func (m *Manager) Uninstall(ctx context.Context, t Target, opts UninstallOptions) (*Release, error) {
-	if opts.Timeout < 0 {
-		return nil, invalidf("timeout", "must not be negative, got %s", opts.Timeout)
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	cc, key, err := m.resolve(ctx, t)
 	if err != nil {
@@ -393,6 +489,47 @@ func (m *Manager) Uninstall(ctx context.Context, t Target, opts UninstallOptions
 		return nil, nil
 	}
 	return rel, translate(err)
+}
+
+// Validate checks the options.
+func (o UninstallOptions) Validate() error {
+	if o.Timeout < 0 {
+		return invalidf("timeout", "must not be negative, got %s", o.Timeout)
+	}
+	return nil
+}
+
+// Find returns the newest revision of a release, looked up by name across the cluster's namespaces when the
+// target names no namespace. Services call it to check a target before queueing an operation on it.
+func (m *Manager) Find(ctx context.Context, t Target) (*Release, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := cc.engine.Find(ctx, key.Namespace, key.Name)
+	return rel, translate(err)
+}
+
+// Unlock resolves a release left in a pending state (pending-install, pending-upgrade, pending-rollback) by
+// a process that died during an operation: it marks that revision failed, with reason as its description, so
+// that later operations are not refused. Only call it when no operation can be running on the release (kdu's
+// service does, for operations whose owner's lease expired). It reports whether the release was pending.
+func (m *Manager) Unlock(ctx context.Context, t Target, reason string) (*Release, bool, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, false, err
+	}
+	unlock, err := m.lockRelease(ctx, clusterID(t), key.Name, "unlock")
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+	rel, changed, err := cc.engine.Unlock(ctx, key, reason)
+	if changed {
+		m.log.Warn("release left pending marked failed", "cluster", clusterID(t), "release", key.Name, "namespace", rel.Namespace,
+			"revision", rel.Revision, "reason", reason)
+	}
+	return rel, changed, translate(err)
 }
 
 // Status returns a release's newest revision and the readiness of every object of its manifest.

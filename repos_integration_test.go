@@ -1,112 +1,22 @@
 package kdu_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kdu-io/kdu"
+	"github.com/kdu-io/kdu/internal/chartrepotest"
 )
-
-// chartRepo is an HTTP chart repository on 127.0.0.1 serving the webapp chart as versions 0.1.0 and 0.2.0.
-type chartRepo struct {
-	*httptest.Server
-	user, pass string
-	requests   atomic.Int32
-}
-
-func newChartRepo(t *testing.T, user, pass string) *chartRepo {
-	t.Helper()
-	r := &chartRepo{user: user, pass: pass}
-	files := map[string][]byte{}
-	var entries []string
-	for _, v := range []string{"0.1.0", "0.2.0"} {
-		tgz := packageChart(t, webapp(t), v)
-		name := "webapp-" + v + ".tgz"
-		files["/charts/"+name] = tgz
-		sum := sha256.Sum256(tgz)
-		entries = append(entries, fmt.Sprintf(`  - apiVersion: v2
-    name: webapp
-    version: %s
-    appVersion: "1.0.0"
-    urls: [charts/%s]
-    digest: %s
-    created: "2026-11-01T00:00:00Z"`, v, name, hex.EncodeToString(sum[:])))
-	}
-	files["/index.yaml"] = []byte("apiVersion: v1\nentries:\n  webapp:\n" + strings.Join(entries, "\n") + "\n")
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.requests.Add(1)
-		if r.user != "" {
-			if u, p, ok := req.BasicAuth(); !ok || u != r.user || p != r.pass {
-				w.WriteHeader(http.StatusUnauthorized)
-				return
-			}
-		}
-		data, ok := files[req.URL.Path]
-		if !ok {
-			http.NotFound(w, req)
-			return
-		}
-		_, _ = w.Write(data)
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-// packageChart tars and gzips a chart directory the way `helm package` lays it out, with a given version.
-func packageChart(t *testing.T, dir, version string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	base := filepath.Base(dir)
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if rel == "Chart.yaml" {
-			data = []byte(strings.Replace(string(data), "version: 0.1.0", "version: "+version, 1))
-		}
-		hdr := &tar.Header{Name: base + "/" + filepath.ToSlash(rel), Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0)}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err = tw.Write(data)
-		return err
-	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if err == nil {
-		err = zw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func TestRepositories(t *testing.T) {
 	e := newEnv(t, kdu.Options{})
-	repo := newChartRepo(t, "", "")
+	repo := chartrepotest.New(t, webapp(t), "", "")
 
 	r, err := e.m.AddRepo(e.ctx, clusterID, kdu.RepoSpec{Name: "local", URL: repo.URL})
 	if err != nil || r.Name != "local" || r.URL != repo.URL || r.Type != "http" {
@@ -186,7 +96,7 @@ func TestRepositories(t *testing.T) {
 
 func TestRepositoryWithBasicAuth(t *testing.T) {
 	e := newEnv(t, kdu.Options{})
-	repo := newChartRepo(t, "kdu", "s3cret-pass")
+	repo := chartrepotest.New(t, webapp(t), "kdu", "s3cret-pass")
 	if _, err := e.m.AddRepo(e.ctx, clusterID, kdu.RepoSpec{Name: "private", URL: repo.URL, Username: "kdu", Password: "wrong"}); !errors.Is(err, kdu.ErrInvalid) ||
 		!strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong password: %v, want an error saying 401", err)

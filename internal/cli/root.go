@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kdu-io/kdu"
+	"github.com/kdu-io/kdu/client"
 )
 
 // Exit codes.
@@ -37,6 +38,7 @@ type app struct {
 	dataDir   string
 	output    string
 	debug     bool
+	server    string // --server / KDU_SERVER: talk to a kdu service instead of the local library
 
 	// open builds the backend; tests replace it.
 	open    func(ctx context.Context, a *app) (Backend, error)
@@ -48,7 +50,7 @@ type app struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, open: openLocal, isTTY: isTerminal(stderr)}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, open: openBackend, isTTY: isTerminal(stderr)}
 	cmd := a.root()
 	cmd.SetArgs(args)
 	cmd.SetIn(stdin)
@@ -69,7 +71,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.Is(err, kdu.ErrNotFound):
 		return ExitNotFound
 	case errors.Is(err, kdu.ErrExists), errors.Is(err, kdu.ErrHasReleases), errors.Is(err, kdu.ErrBusy),
-		errors.Is(err, kdu.ErrPending):
+		errors.Is(err, kdu.ErrPending), isConflict(err):
 		return ExitConflict
 	}
 	return ExitFailure
@@ -81,6 +83,22 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// openBackend opens a kdu server's client when --server or KDU_SERVER is set, and the library otherwise.
+func openBackend(ctx context.Context, a *app) (Backend, error) {
+	if srv := a.serverURL(); srv != "" {
+		return client.New(srv, os.Getenv("KDU_TOKEN"), client.WithUserAgent("kdu-cli/"+Version))
+	}
+	return openLocal(ctx, a)
+}
+
+// serverURL returns the server to talk to, if any.
+func (a *app) serverURL() string {
+	if a.server != "" {
+		return a.server
+	}
+	return os.Getenv("KDU_SERVER")
+}
 
 func openLocal(ctx context.Context, a *app) (Backend, error) {
 	level := slog.LevelWarn
@@ -123,6 +141,7 @@ releases on it. Commands that print data accept -o table|json|yaml.`,
 	pf.StringVar(&a.dataDir, "data-dir", "", "data directory of the embedded store (env KDU_DATA_DIR; default $XDG_DATA_HOME/kdu)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
+	pf.StringVar(&a.server, "server", "", "URL of a kdu server to act through (env KDU_SERVER; token in env KDU_TOKEN); default: act locally")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		switch a.output {
 		case "table", "json", "yaml":
@@ -133,7 +152,7 @@ releases on it. Commands that print data accept -o table|json|yaml.`,
 	}
 	root.AddCommand(a.clusterCmd(), a.repoCmd(), a.installCmd(), a.upgradeCmd(), a.scaleCmd(), a.rollbackCmd(),
 		a.uninstallCmd(), a.statusCmd(), a.listCmd(), a.historyCmd(), a.valuesCmd(), a.servicesCmd(), a.showCmd(),
-		a.versionCmd())
+		a.versionCmd(), a.operationCmd(), a.serveCmd(), a.tokenCmd())
 	return root
 }
 

@@ -262,6 +262,11 @@ type Engine interface {
 	Rollback(ctx context.Context, req RollbackRequest) (*Release, error)
 	// Uninstall removes a release; it returns ErrReleaseNotFound when there is nothing to remove.
 	Uninstall(ctx context.Context, req UninstallRequest) (*Release, error)
+	// Unlock marks the newest revision of a release failed, with reason as its description, if it is in a
+	// pending state (pending-install, pending-upgrade, pending-rollback) that no running operation owns: a
+	// process that died mid-operation leaves it so, and Helm refuses every later operation until it changes.
+	// It reports whether it changed anything.
+	Unlock(ctx context.Context, key Key, reason string) (*Release, bool, error)
 
 	// Find locates a release by name. With an empty namespace it searches every namespace and returns
 	// ErrAmbiguousRelease if the name exists in more than one.

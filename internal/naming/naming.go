@@ -298,3 +298,15 @@ func describeByte(s string, i int) string {
 	}
 	return fmt.Sprintf("non-ASCII byte 0x%02x", c)
 }
+
+// ErrInvalidProject is wrapped by ValidateProject's errors.
+var ErrInvalidProject = errors.New("invalid project")
+
+// ValidateProject checks a project name: the same rules as a cluster id (1 to 63 ASCII letters, digits, '.',
+// '_' or '-', starting with a letter or digit, no "..").
+func ValidateProject(p string) error {
+	if err := ValidateClusterID(p); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidProject, strings.Replace(strings.TrimPrefix(err.Error(), ErrInvalidClusterID.Error()+": "), "cluster id", "project", 1))
+	}
+	return nil
+}

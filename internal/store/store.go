@@ -126,6 +126,8 @@ type Store interface {
 	// DeleteRepo deletes one repository, or fails with ErrNotFound.
 	DeleteRepo(ctx context.Context, clusterID, name string) error
 
+	Operations
+
 	// Close releases the store's resources. Calls made after Close fail.
 	Close() error
 }

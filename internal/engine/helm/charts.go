@@ -41,6 +41,7 @@ const (
 	SourceURL                           // an http(s) URL of a .tgz
 	SourceRepo                          // a chart in an HTTP index repository
 	SourceOCI                           // an OCI registry reference
+	SourceData                          // a .tgz held in memory (uploaded through the API)
 )
 
 // ChartSource is a resolved chart reference. Credentials are held in memory only.
@@ -54,6 +55,8 @@ type ChartSource struct {
 	Version  string
 	Username string
 	Password string
+	// Data is the archive of a SourceData chart.
+	Data []byte
 }
 
 // Repository is what a chart loader needs to know of an HTTP index repository.
@@ -117,6 +120,11 @@ func (l *ChartLoader) Load(ctx context.Context, src ChartSource) (*Chart, error)
 		}
 	case SourceRepo:
 		c, err = l.loadFromRepo(ctx, src)
+	case SourceData:
+		if len(src.Data) > MaxChartArchiveSize {
+			return nil, fmt.Errorf("%w: the chart archive is larger than %d bytes", engine.ErrInvalidChart, MaxChartArchiveSize)
+		}
+		c, err = loadArchive("the chart archive", src.Data)
 	case SourceOCI:
 		return nil, fmt.Errorf("%w: %s: OCI registries are not supported by this version of kdu", engine.ErrChartNotFound, src.URL)
 	default:

@@ -1,0 +1,168 @@
+package api
+
+import (
+	"time"
+)
+
+// Duration is a time.Duration written as a Go duration string in JSON ("90s", "5m"). A JSON number is read
+// as seconds, as N2VC's timeouts are.
+type Duration time.Duration
+
+// ValuesFile is one values document (YAML or JSON), as helm's -f gives it.
+type ValuesFile struct {
+	// Name identifies the document in errors (for example the file name it came from).
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// Values are the value sources of an install or upgrade, merged in this order (later wins): Files, Values,
+// Params, Set, SetString.
+type Values struct {
+	// Files are values documents, as given with -f.
+	Files []ValuesFile `json:"valuesFiles,omitempty"`
+	// Values is a values object.
+	Values map[string]any `json:"values,omitempty"`
+	// Params are OSM-style parameters (spec §1.4): literal top-level keys; a string value starting with
+	// "!!yaml " is parsed as YAML.
+	Params map[string]any `json:"params,omitempty"`
+	// Set and SetString are helm --set / --set-string expressions.
+	Set       []string `json:"set,omitempty"`
+	SetString []string `json:"setString,omitempty"`
+}
+
+// Wait configures how a mutating operation waits for readiness.
+type Wait struct {
+	// Atomic rolls back on failure (an install is uninstalled, an upgrade returns to the previous revision)
+	// and implies Wait. Default true, as N2VC.
+	Atomic *bool `json:"atomic,omitempty"`
+	// Wait blocks the operation until every object is ready or Timeout passes. Default true.
+	Wait *bool `json:"wait,omitempty"`
+	// Timeout bounds the wait: "5m" (default; 30m for scale).
+	Timeout *Duration `json:"timeout,omitempty"`
+}
+
+// ChartSource names a chart: a reference (repo/chart[:version], https://…/chart.tgz), or an uploaded .tgz.
+type ChartSource struct {
+	Chart   string `json:"chart,omitempty"`
+	Version string `json:"version,omitempty"`
+	RepoURL string `json:"repoUrl,omitempty"`
+	// ChartArchive is a chart .tgz (base64 in JSON), for charts that live with the client.
+	ChartArchive []byte `json:"chartArchive,omitempty"`
+}
+
+// Common carries what every mutating KDU request may add.
+type Common struct {
+	// StatusTargets receive the operation's status while it runs (spec §2).
+	StatusTargets []StatusTarget `json:"statusTargets,omitempty"`
+}
+
+// InstallRequest is the body of POST /v1/clusters/{cluster}/kdus.
+type InstallRequest struct {
+	// Name is the release name; "" generates one from the chart (spec §1.3).
+	Name string `json:"name,omitempty"`
+	ChartSource
+	// Namespace defaults to the cluster's default namespace.
+	Namespace string `json:"namespace,omitempty"`
+	// CreateNamespace creates the namespace if missing. Default true, as N2VC.
+	CreateNamespace *bool  `json:"createNamespace,omitempty"`
+	Description     string `json:"description,omitempty"`
+	Values
+	Wait
+	Common
+}
+
+// UpgradeRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:upgrade.
+type UpgradeRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	// ChartSource is the chart to upgrade to; empty keeps the release's chart.
+	ChartSource
+	// ValuesMode is "reuse" (default), "reset" or "reset-then-reuse".
+	ValuesMode     string `json:"valuesMode,omitempty"`
+	ForceConflicts bool   `json:"forceConflicts,omitempty"`
+	Description    string `json:"description,omitempty"`
+	Values
+	Wait
+	Common
+}
+
+// ScaleRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:scale.
+type ScaleRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	Replicas  *int   `json:"replicas"`
+	// Resource names the values key of the resource to scale; "" is the top level.
+	Resource string `json:"resource,omitempty"`
+	Wait
+	Common
+}
+
+// RollbackRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:rollback.
+type RollbackRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	// Revision to return to; 0 is the previous one.
+	Revision int       `json:"revision,omitempty"`
+	Wait     *bool     `json:"wait,omitempty"`
+	Timeout  *Duration `json:"timeout,omitempty"`
+	Common
+}
+
+// UninstallRequest is the (optional) body of DELETE /v1/clusters/{cluster}/kdus/{name}.
+type UninstallRequest struct {
+	Namespace string    `json:"namespace,omitempty"`
+	Wait      bool      `json:"wait,omitempty"`
+	Timeout   *Duration `json:"timeout,omitempty"`
+	Common
+}
+
+// ClusterRequest is the body of POST /v1/clusters.
+type ClusterRequest struct {
+	ID string `json:"id"`
+	// Kubeconfig is the kubeconfig file content (self-contained: no file references or exec plugins). It is
+	// encrypted at rest and never returned.
+	Kubeconfig string `json:"kubeconfig"`
+	Context    string `json:"context,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	// Project owns the cluster; a token scoped to one project defaults to it.
+	Project string `json:"project,omitempty"`
+	// Replace re-registers an existing id with new credentials.
+	Replace bool `json:"replace,omitempty"`
+}
+
+// RepoRequest is the body of POST /v1/clusters/{cluster}/repos.
+type RepoRequest struct {
+	Name     string `json:"name"`
+	URL      string `json:"url"`
+	Username string `json:"username,omitempty"`
+	// Password is encrypted at rest and never returned.
+	Password string `json:"password,omitempty"`
+}
+
+// RepoUpdateRequest is the (optional) body of POST /v1/clusters/{cluster}/repos:update.
+type RepoUpdateRequest struct {
+	// Names selects repositories; empty updates all.
+	Names []string `json:"names,omitempty"`
+}
+
+// ShowRequest is the body of POST /v1/charts:show.
+type ShowRequest struct {
+	// Cluster resolves repo/chart references against that cluster's repositories.
+	Cluster string `json:"cluster,omitempty"`
+	ChartSource
+}
+
+// ScaleCount is the response of GET /v1/clusters/{cluster}/kdus/{name}/scale.
+type ScaleCount struct {
+	Resource string `json:"resource"`
+	Replicas int    `json:"replicas"`
+}
+
+// List wraps list responses: {"items": [...]}. Operations lists carry a cursor for the next page.
+type List[T any] struct {
+	Items []T `json:"items"`
+	// Next, if set, is the value of ?before= for the next page.
+	Next string `json:"next,omitempty"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"`
+}
