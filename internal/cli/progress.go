@@ -14,10 +14,17 @@ type progress struct {
 	a    *app
 	mu   sync.Mutex
 	line int // width of the last line drawn
+	// lines prints each update on its own line (logs, CI) instead of redrawing one line.
+	lines bool
+	last  string
 }
 
 func (a *app) progressFunc() (kdu.ProgressFunc, func()) {
-	if !a.isTTY || a.output != "table" {
+	switch {
+	case a.progress == "lines":
+		p := &progress{a: a, lines: true}
+		return p.update, p.done
+	case a.progress == "off" || !a.isTTY || a.output != "table":
 		return nil, func() {}
 	}
 	p := &progress{a: a}
@@ -38,6 +45,13 @@ func (p *progress) update(pr kdu.Progress) {
 			names = append(names, r.Kind+"/"+r.Name)
 		}
 		msg += "; waiting for " + strings.Join(names, ", ")
+	}
+	if p.lines {
+		if msg != p.last {
+			fmt.Fprintln(p.a.stderr, msg)
+			p.last = msg
+		}
+		return
 	}
 	pad := ""
 	if n := p.line - len(msg); n > 0 {

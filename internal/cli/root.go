@@ -39,6 +39,7 @@ type app struct {
 	output    string
 	debug     bool
 	server    string // --server / KDU_SERVER: talk to a kdu service instead of the local library
+	progress  string // auto (on a terminal), lines, off
 
 	// open builds the backend; tests replace it.
 	open    func(ctx context.Context, a *app) (Backend, error)
@@ -141,12 +142,18 @@ releases on it. Commands that print data accept -o table|json|yaml.`,
 	pf.StringVar(&a.dataDir, "data-dir", "", "data directory of the embedded store (env KDU_DATA_DIR; default $XDG_DATA_HOME/kdu)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
+	pf.StringVar(&a.progress, "progress", "auto", "progress of waiting operations on stderr: auto (on a terminal), lines (one line per change) or off")
 	pf.StringVar(&a.server, "server", "", "URL of a kdu server to act through (env KDU_SERVER; token in env KDU_TOKEN); default: act locally")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		switch a.output {
 		case "table", "json", "yaml":
 		default:
 			return usagef("--output %q: must be table, json or yaml", a.output)
+		}
+		switch a.progress {
+		case "auto", "lines", "off":
+		default:
+			return usagef("--progress %q: must be auto, lines or off", a.progress)
 		}
 		return nil
 	}

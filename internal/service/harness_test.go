@@ -21,13 +21,18 @@ import (
 
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/client"
+	"github.com/kdu-io/kdu/internal/pgtest"
 	"github.com/kdu-io/kdu/internal/service"
 	"github.com/kdu-io/kdu/internal/testcluster"
 )
 
 var tc *testcluster.Cluster
 
-func TestMain(m *testing.M) { os.Exit(testcluster.Main(m, &tc)) }
+func TestMain(m *testing.M) {
+	code := testcluster.Main(m, &tc)
+	pgtest.StopShared()
+	os.Exit(code)
+}
 
 // allLogs collects the logs of every service the tests start: the secrets test greps them.
 var allLogs lockedBuffer
