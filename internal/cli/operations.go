@@ -123,7 +123,7 @@ func (a *app) operationCmd() *cobra.Command {
 			}
 			fn, done := a.progressFunc()
 			final, err := c.Watch(cmd.Context(), args[0], func(op api.Operation) {
-				if op.Progress != nil {
+				if op.Progress != nil && fn != nil {
 					fn(*op.Progress)
 				} else if !a.isTTY && a.output == "table" {
 					fmt.Fprintf(a.stderr, "%s %s: %s\n", time.Now().Format("15:04:05"), op.ID, op.State)
