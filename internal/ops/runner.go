@@ -29,6 +29,7 @@ const (
 	DefaultLease      = 30 * time.Second
 	DefaultPoll       = time.Second
 	DefaultMaxRunning = 16
+	DefaultRetention  = 30 * 24 * time.Hour
 	// finalFlush bounds how long the final status write to targets may delay an operation's end.
 	finalFlush = 15 * time.Second
 	// interruptGrace is how long operations get, after being interrupted at shutdown, to record their end.
@@ -58,6 +59,8 @@ type Config struct {
 	Lease      time.Duration // default 30 s
 	Poll       time.Duration // claim and follow interval; default 1 s
 	MaxRunning int           // operations run at once by this replica; default 16
+	// Retention is how long finished operations are kept (default 30 days; negative: forever).
+	Retention time.Duration
 	Hub        *Hub
 	Status     StatusSink // nil: no status targets
 	Observer   Observer   // nil: none
@@ -95,6 +98,9 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.MaxRunning <= 0 {
 		cfg.MaxRunning = DefaultMaxRunning
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
 	}
 	if cfg.Hub == nil {
 		cfg.Hub = NewHub()
@@ -266,6 +272,7 @@ func (r *Runner) followLoop() {
 	defer t.Stop()
 	since := time.Now().Add(-time.Minute)
 	lastForget := time.Now()
+	lastPrune := time.Now().Add(-time.Hour) // prune once soon after start
 	for {
 		select {
 		case <-r.stop:
@@ -290,6 +297,16 @@ func (r *Runner) followLoop() {
 		if time.Since(lastForget) > time.Minute {
 			r.cfg.Hub.Forget(time.Now().Add(-10 * time.Minute))
 			lastForget = time.Now()
+		}
+		if r.cfg.Retention > 0 && time.Since(lastPrune) > time.Hour {
+			lastPrune = time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if n, err := r.cfg.Store.PruneOperations(ctx, time.Now().Add(-r.cfg.Retention)); err != nil {
+				r.log.Warn("pruning finished operations", "err", err)
+			} else if n > 0 {
+				r.log.Info("pruned finished operations", "count", n, "older_than", r.cfg.Retention)
+			}
+			cancel()
 		}
 	}
 }
