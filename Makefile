@@ -56,7 +56,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
-bench: ## kdu status (library, warm) against `helm status` exec'd, on the local cluster
+bench: ## kdu status (library, and through the API under 50 clients) against `helm status` exec'd, on the local cluster
 	bash bench/run.sh
 
 cluster-up: ## start (building once) the local control plane

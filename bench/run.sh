@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# bench/run.sh — the status benchmark (`make bench`): kdu's status (library, in process) against `helm status`
-# exec'd as a process, on the local dev cluster and one release. See bench/README.md.
+# bench/run.sh — the status benchmarks (`make bench`), on the local dev cluster and one release each:
+#   statusbench: kdu's status (library, in process) against `helm status` exec'd as a process;
+#   apistatus:   50 concurrent clients asking kdu's REST API for the status for 30 s, against 50 concurrent
+#                `helm status` processes for 30 s.
+# See bench/README.md.
 #
-# Usage: bash bench/run.sh [statusbench flags...]   e.g. -n 5000 -helm-n 50 -cpuprofile /tmp/warm.pprof
+# Usage: bash bench/run.sh [statusbench flags...] [-- apistatus flags...]
+#   e.g. bash bench/run.sh -n 5000 -helm-n 50 -- -duration 10s -cpuprofile /tmp/api.pprof
 #
 # It starts (or reuses) the dev cluster, builds the helm CLI once (cached under $KDU_CACHE_DIR, default
-# $HOME/.cache/kdu), builds bench/statusbench and runs it. Progress goes to stderr; the results and the final
-# `BENCH status ...` line go to stdout. Exits non-zero if anything fails.
+# $HOME/.cache/kdu), builds both programs once and runs them one after the other. Progress goes to stderr; the
+# results and the `BENCH ...` lines go to stdout, `BENCH api-status ...` last. Exits non-zero if anything fails.
 set -euo pipefail
 
 HELM_VERSION=v4.3.1
@@ -60,12 +64,32 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kdu-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-log "building bench/statusbench"
-go build -o "$WORK/statusbench" ./bench/statusbench
+# Arguments before a `--` go to statusbench, those after it to apistatus.
+STATUS_ARGS=()
+API_ARGS=()
+while (($#)); do
+	if [[ $1 == -- ]]; then
+		shift
+		API_ARGS=("$@")
+		break
+	fi
+	STATUS_ARGS+=("$1")
+	shift
+done
 
-"$WORK/statusbench" \
+log "building bench/statusbench and bench/apistatus"
+mkdir -p "$WORK/bin"
+go build -o "$WORK/bin/" ./bench/statusbench ./bench/apistatus
+
+"$WORK/bin/statusbench" \
 	-kubeconfig "$KUBECONFIG_PATH" \
 	-helm "$HELM" \
 	-chart "$ROOT/examples/charts/webapp" \
 	-data-dir "$WORK/data" \
-	"$@"
+	${STATUS_ARGS[@]+"${STATUS_ARGS[@]}"}
+
+"$WORK/bin/apistatus" \
+	-kubeconfig "$KUBECONFIG_PATH" \
+	-helm "$HELM" \
+	-chart "$ROOT/examples/charts/webapp" \
+	${API_ARGS[@]+"${API_ARGS[@]}"}
