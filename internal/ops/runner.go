@@ -128,7 +128,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		if op.Owner != r.cfg.Owner {
 			continue
 		}
-		if _, err := r.cfg.Store.RenewLease(ctx, op.ID, r.cfg.Owner, r.cfg.Lease); err != nil {
+		op, err := r.cfg.Store.AdoptOperation(ctx, op.ID, r.cfg.Owner, r.cfg.Lease)
+		if err != nil {
 			continue // taken over meanwhile
 		}
 		r.log.Warn("adopting an operation left running by a previous process of this replica", "operation_id", op.ID,
@@ -357,7 +358,7 @@ func (r *Runner) execute(ctx context.Context, op store.Operation, recovering boo
 	prog := newProgressWriter(r, op, targets, log)
 	var out outcome
 	if recovering {
-		log.Warn("resolving an operation whose previous owner stopped", "attempt", op.Attempts, "previous_owner", op.Owner)
+		log.Warn("resolving an operation whose previous owner stopped", "attempt", op.Attempts)
 		out = r.recover(ctx, op, prog.fn, log)
 	} else {
 		log.Info("operation started", "attempt", op.Attempts)

@@ -150,6 +150,10 @@ type Operations interface {
 	// was requested. It fails with ErrLeaseLost if owner does not hold it any more (another owner took it
 	// over). An owner keeps its operation after its lease expired as long as nobody took it over.
 	RenewLease(ctx context.Context, id, owner string, lease time.Duration) (cancelRequested bool, err error)
+	// AdoptOperation is RenewLease for an owner that restarted: the same owner takes its running operation
+	// back at once (its previous process is gone), extends the lease and counts a new attempt. It fails with
+	// ErrLeaseLost if owner does not hold it any more.
+	AdoptOperation(ctx context.Context, id, owner string, lease time.Duration) (Operation, error)
 	// UpdateProgress records a progress report of a running operation held by owner (ErrLeaseLost otherwise).
 	UpdateProgress(ctx context.Context, id, owner string, progress []byte) (Operation, error)
 	// FinishOperation ends a running operation held by owner (ErrLeaseLost otherwise) and sets FinishedAt;

@@ -380,6 +380,21 @@ func (s *Store) updateHeld(ctx context.Context, id, owner, set string, args ...a
 	return op, err
 }
 
+// AdoptOperation implements store.Operations.
+func (s *Store) AdoptOperation(ctx context.Context, id, owner string, lease time.Duration) (store.Operation, error) {
+	if err := store.CheckKey("operation id", id); err != nil {
+		return store.Operation{}, fmt.Errorf("adopt operation: %w", err)
+	}
+	if err := store.CheckOwner(owner, lease); err != nil {
+		return store.Operation{}, fmt.Errorf("adopt operation %q: %w", id, err)
+	}
+	op, err := s.updateHeld(ctx, id, owner, `lease_until = $3 + $4, attempts = attempts + 1`, lease.Microseconds())
+	if err != nil {
+		return store.Operation{}, fmt.Errorf("adopt operation %q: %w", id, err)
+	}
+	return op, nil
+}
+
 // UpdateProgress implements store.Operations.
 func (s *Store) UpdateProgress(ctx context.Context, id, owner string, progress []byte) (store.Operation, error) {
 	if err := checkIDOwner(id, owner); err != nil {

@@ -700,6 +700,10 @@ func testOperationHeldByOwner(t *testing.T, s store.Store) {
 			_, err := s.UpdateProgress(ctx(t), id, owner, []byte("p"))
 			return err
 		},
+		"AdoptOperation": func(owner, id string) error {
+			_, err := s.AdoptOperation(ctx(t), id, owner, time.Minute)
+			return err
+		},
 		"FinishOperation": func(owner, id string) error {
 			_, err := s.FinishOperation(ctx(t), id, owner, store.Finish{State: store.OpSucceeded})
 			return err
@@ -728,6 +732,17 @@ func testOperationHeldByOwner(t *testing.T, s store.Store) {
 		t.Errorf("UpdateProgress result: %s", fmtOp(p))
 	}
 	sameOp(t, "GetOperation after UpdateProgress", mustGetOp(t, s, "op"), p)
+	// A restarted owner adopts its operation: a new attempt, the lease extended, the rest kept.
+	adopted, err := s.AdoptOperation(ctx(t), "op", "a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adopted.Attempts != p.Attempts+1 || adopted.Version != p.Version+1 || adopted.State != store.OpRunning ||
+		!adopted.LeaseUntil.Equal(adopted.UpdatedAt.Add(time.Hour)) || !adopted.StartedAt.Equal(p.StartedAt) ||
+		string(adopted.Progress) != string(p.Progress) {
+		t.Errorf("AdoptOperation: %s, was %s", fmtOp(adopted), fmtOp(p))
+	}
+	sameOp(t, "GetOperation after AdoptOperation", mustGetOp(t, s, "op"), adopted)
 	mustFinish(t, s, "op", "a")
 	// The owner that finished it no longer holds a running operation.
 	for name, call := range checks {
