@@ -61,9 +61,9 @@ type Config struct {
 	MaxRunning int           // operations run at once by this replica; default 16
 	// Retention is how long finished operations are kept (default 30 days; negative: forever).
 	Retention time.Duration
-	Hub        *Hub
-	Status     StatusSink // nil: no status targets
-	Observer   Observer   // nil: none
+	Hub       *Hub
+	Status    StatusSink // nil: no status targets
+	Observer  Observer   // nil: none
 	// Tracer, if set, records a span per operation.
 	Tracer trace.Tracer
 	Logger *slog.Logger

@@ -39,7 +39,7 @@ func TestRouting(t *testing.T) {
 		{"POST", "/v1/clusters/dev/kdus/web:explode", "", http.StatusNotFound, nil},
 		{"GET", "/v1/clusters/dev:check", "", http.StatusMethodNotAllowed, nil},
 		{"DELETE", "/v1/clusters", "", http.StatusMethodNotAllowed, nil},
-		{"GET", "/v1/clusters/a%2Fb", "", http.StatusNotFound, nil}, // an escaped slash never reaches a handler
+		{"GET", "/v1/clusters/a%2Fb", "", http.StatusNotFound, nil},  // an escaped slash never reaches a handler
 		{"GET", "/v1/clusters/:check", "", http.StatusNotFound, nil}, // an empty id matches nothing
 		{"GET", "/v2/clusters", "", http.StatusNotFound, nil},
 		{"HEAD", "/v1/clusters", "/v1/clusters", 0, nil},

@@ -61,7 +61,6 @@ type svc struct {
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
-	token  string
 }
 
 // startService runs service.Run with o (defaults: fresh data dir, loopback port, short lease) until the test

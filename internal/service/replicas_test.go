@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/chartrepotest"
 	"github.com/kdu-io/kdu/internal/pgtest"
@@ -68,6 +69,11 @@ func TestReplicasOnPostgreSQL(t *testing.T) {
 	b.callJSON(http.StatusOK, "GET", "/v1/clusters/dev/kdus/rp-web/scale", "", nil, &sc)
 	if sc.Replicas != n {
 		t.Fatalf("replicas %d, want %d (the last submitted scale)", sc.Replicas, n)
+	}
+	// The Go client sees the same through the other replica.
+	st, err := b.client("").Status(t.Context(), kdu.Target{Cluster: "dev", Name: "rp-web"})
+	if err != nil || st.Revision != n+1 || st.Namespace != ns {
+		t.Fatalf("status through the client: %+v, %v", st, err)
 	}
 	// Which replica ran what, from the logs.
 	ran := map[string]string{}
