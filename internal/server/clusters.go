@@ -52,8 +52,6 @@ func (pc *projectCache) drop(id string) {
 	delete(pc.m, id)
 }
 
-var projects projectCache
-
 // clusterID validates the {cluster} path parameter and checks that the principal may use that cluster:
 // another project's cluster is "not found" on reads and "forbidden" on writes.
 func (c *call) clusterID() (string, error) {
@@ -66,7 +64,7 @@ func (c *call) clusterNamed(id, field string) (string, string, error) {
 	if err := naming.ValidateClusterID(id); err != nil {
 		return "", "", &kdu.FieldError{Field: field, Reason: err.Error(), Err: err}
 	}
-	project, ok := projects.get(id)
+	project, ok := c.s.projects.get(id)
 	if !ok {
 		rec, err := c.s.cfg.Store.GetCluster(c.r.Context(), id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -76,7 +74,7 @@ func (c *call) clusterNamed(id, field string) (string, string, error) {
 			return "", "", err
 		}
 		project = rec.Project
-		projects.put(id, project)
+		c.s.projects.put(id, project)
 	}
 	if !c.p.Sees(project) {
 		if c.rt.Write {
@@ -120,16 +118,14 @@ func (s *Server) registerCluster(c *call) error {
 	case !c.p.Admin:
 		return &kdu.FieldError{Field: "project", Reason: "is required: this token may act on several projects"}
 	}
-	if req.Replace {
-		_, id, err := naming.ParseClusterID(req.ID)
-		if err == nil {
-			if existing, err := s.cfg.Store.GetCluster(c.r.Context(), id); err == nil {
-				if !c.p.Sees(existing.Project) {
-					return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "id", "cluster %q belongs to a project this token may not act on", id)
-				}
-				if req.Project != "" && req.Project != existing.Project {
-					return &kdu.FieldError{Field: "project", Reason: "the project of a registered cluster cannot change"}
-				}
+	// An id taken by another project's cluster is refused without saying more about that cluster.
+	if _, id, err := naming.ParseClusterID(req.ID); err == nil {
+		if existing, err := s.cfg.Store.GetCluster(c.r.Context(), id); err == nil {
+			if !c.p.Sees(existing.Project) {
+				return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "id", "cluster id %q is taken by a project this token may not act on", id)
+			}
+			if req.Replace && req.Project != "" && req.Project != existing.Project {
+				return &kdu.FieldError{Field: "project", Reason: "the project of a registered cluster cannot change"}
 			}
 		}
 	}
@@ -143,7 +139,7 @@ func (s *Server) registerCluster(c *call) error {
 	if err != nil {
 		return err
 	}
-	projects.drop(cl.ID)
+	s.projects.drop(cl.ID)
 	c.w.Header().Set("Location", "/v1/clusters/"+cl.ID)
 	return c.json(http.StatusCreated, cl)
 }
@@ -188,7 +184,7 @@ func (s *Server) deleteCluster(c *call) error {
 	if err := s.cfg.Manager.RemoveCluster(c.r.Context(), id, kdu.RemoveOptions{Force: force, Forget: forget}); err != nil {
 		return err
 	}
-	projects.drop(id)
+	s.projects.drop(id)
 	c.status = http.StatusNoContent
 	c.w.WriteHeader(http.StatusNoContent)
 	return nil

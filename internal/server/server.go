@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/apierr"
@@ -54,9 +56,10 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	routes  []*route
-	doc     []byte
-	handler http.Handler
+	routes   []*route
+	doc      []byte
+	handler  http.Handler
+	projects projectCache
 }
 
 // New returns a Server.
@@ -146,6 +149,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.rt, c.params = rt, params
+	// Name the request's span (if tracing) by its route template, not by its path with ids in it.
+	trace.SpanFromContext(r.Context()).SetName(r.Method + " " + rt.Path)
 	rc := http.NewResponseController(w)
 	if rt.Long {
 		_ = rc.SetWriteDeadline(time.Now().Add(longWriteTimeout))

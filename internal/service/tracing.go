@@ -65,7 +65,7 @@ func (t *tracing) wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return otelhttp.NewHandler(h, "kdu", otelhttp.WithTracerProvider(t.tp),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method })) // the server renames it by route
 }
 
 func (t *tracing) shutdown() {

@@ -163,7 +163,7 @@ func (d *Dispatcher) Publish(opID string, targets []api.StatusTarget, op api.Ope
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		d.logger().Warn("status update dropped: dispatcher closed", "operation", opID)
+		d.logger().Warn("status update dropped: dispatcher closed", "operation_id", opID)
 		return
 	}
 	st := d.ops[opID]
@@ -306,7 +306,7 @@ func (d *Dispatcher) deliver(w *worker, j *job) {
 		if d.OnAttemptError != nil {
 			d.OnAttemptError(w.opID, w.index, attempt, err)
 		}
-		d.logger().Debug("status update attempt failed", "operation", w.opID, "target", w.index,
+		d.logger().Debug("status update attempt failed", "operation_id", w.opID, "target", w.index,
 			"version", j.version, "attempt", attempt, "error", err)
 		if permanent {
 			d.result(w, err)
@@ -370,7 +370,7 @@ func (d *Dispatcher) attempt(j *job) error {
 // result reports an outcome.
 func (d *Dispatcher) result(w *worker, err error) {
 	if err != nil {
-		d.logger().Warn("status update not delivered", "operation", w.opID, "target", w.index, "error", err)
+		d.logger().Warn("status update not delivered", "operation_id", w.opID, "target", w.index, "error", err)
 	}
 	if d.OnResult != nil {
 		d.OnResult(w.opID, w.index, err)
