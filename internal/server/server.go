@@ -54,8 +54,8 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
+	cfg      Config
+	log      *slog.Logger
 	routes   []*route
 	doc      []byte
 	handler  http.Handler
