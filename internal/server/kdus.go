@@ -89,99 +89,72 @@ func (s *Server) install(c *call) error {
 	return s.submit(c, api.KindInstall, project, t, req, req.StatusTargets)
 }
 
+// releaseAction is a mutating call on an existing release: upgrade, scale, rollback, uninstall.
+type releaseAction struct {
+	kind string
+	// body points to the request; namespace and targets to its fields.
+	body      any
+	namespace *string
+	targets   *[]api.StatusTarget
+	// check validates the decoded request's options.
+	check func() error
+	// missingOK queues the operation even if the release does not exist (uninstall is idempotent: its
+	// operation then succeeds at once).
+	missingOK bool
+}
+
+// onRelease decodes and validates a release action, resolves the release's namespace, and queues it.
+func (s *Server) onRelease(c *call, a releaseAction) error {
+	if err := c.decode(a.body); err != nil {
+		return err
+	}
+	t, project, err := c.target(*a.namespace)
+	if err != nil {
+		return err
+	}
+	if err := s.checkTargets(*a.targets); err != nil {
+		return err
+	}
+	if err := a.check(); err != nil {
+		return err
+	}
+	if found, err := c.existing(t); err == nil {
+		t = found
+	} else if _, e := apierr.From(err); !a.missingOK || e.Code != apierr.CodeNotFound {
+		return err
+	}
+	*a.namespace = t.Namespace
+	return s.submit(c, a.kind, project, t, a.body, *a.targets)
+}
+
 func (s *Server) upgrade(c *call) error {
 	var req api.UpgradeRequest
-	if err := c.decode(&req); err != nil {
-		return err
-	}
-	t, project, err := c.target(req.Namespace)
-	if err != nil {
-		return err
-	}
-	if err := s.checkTargets(req.StatusTargets); err != nil {
-		return err
-	}
-	o, err := ops.UpgradeOptions(req)
-	if err != nil {
-		return err
-	}
-	if err := s.cfg.Manager.ValidateUpgrade(o); err != nil {
-		return err
-	}
-	if t, err = c.existing(t); err != nil {
-		return err
-	}
-	req.Namespace = t.Namespace
-	return s.submit(c, api.KindUpgrade, project, t, req, req.StatusTargets)
+	return s.onRelease(c, releaseAction{kind: api.KindUpgrade, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
+		check: func() error {
+			o, err := ops.UpgradeOptions(req)
+			if err != nil {
+				return err
+			}
+			return s.cfg.Manager.ValidateUpgrade(o)
+		}})
 }
 
 func (s *Server) scale(c *call) error {
 	var req api.ScaleRequest
-	if err := c.decode(&req); err != nil {
-		return err
-	}
-	t, project, err := c.target(req.Namespace)
-	if err != nil {
-		return err
-	}
-	if err := s.checkTargets(req.StatusTargets); err != nil {
-		return err
-	}
-	if _, err := ops.ScaleOptions(req); err != nil {
-		return err
-	}
-	if t, err = c.existing(t); err != nil {
-		return err
-	}
-	req.Namespace = t.Namespace
-	return s.submit(c, api.KindScale, project, t, req, req.StatusTargets)
+	return s.onRelease(c, releaseAction{kind: api.KindScale, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
+		check: func() error { _, err := ops.ScaleOptions(req); return err }})
 }
 
 func (s *Server) rollback(c *call) error {
 	var req api.RollbackRequest
-	if err := c.decode(&req); err != nil {
-		return err
-	}
-	t, project, err := c.target(req.Namespace)
-	if err != nil {
-		return err
-	}
-	if err := s.checkTargets(req.StatusTargets); err != nil {
-		return err
-	}
-	if _, err := ops.RollbackOptions(req); err != nil {
-		return err
-	}
-	if t, err = c.existing(t); err != nil {
-		return err
-	}
-	req.Namespace = t.Namespace
-	return s.submit(c, api.KindRollback, project, t, req, req.StatusTargets)
+	return s.onRelease(c, releaseAction{kind: api.KindRollback, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
+		check: func() error { _, err := ops.RollbackOptions(req); return err }})
 }
 
 func (s *Server) uninstall(c *call) error {
 	var req api.UninstallRequest
-	if err := c.decode(&req); err != nil {
-		return err
-	}
-	t, project, err := c.target(req.Namespace)
-	if err != nil {
-		return err
-	}
-	if err := s.checkTargets(req.StatusTargets); err != nil {
-		return err
-	}
-	if _, err := ops.UninstallOptions(req); err != nil {
-		return err
-	}
-	// Uninstall is idempotent: a release that does not exist gives an operation that succeeds at once.
-	if found, err := c.existing(t); err == nil {
-		t = found
-	} else if _, e := apierr.From(err); e.Code != apierr.CodeNotFound {
-		return err
-	}
-	req.Namespace = t.Namespace
-	return s.submit(c, api.KindUninstall, project, t, req, req.StatusTargets)
+	return s.onRelease(c, releaseAction{kind: api.KindUninstall, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
+		check: func() error { _, err := ops.UninstallOptions(req); return err }, missingOK: true})
 }
 
 // maxIdempotencyKey bounds the Idempotency-Key header.
