@@ -36,6 +36,9 @@ type chartInput struct {
 	ref     chartref.Ref
 	repoURL string
 	data    []byte
+	// verify refuses a chart that does not verify (provenance for repository and URL charts, a pinned digest
+	// for OCI charts).
+	verify bool
 }
 
 // given reports whether a chart was given at all.
@@ -87,18 +90,20 @@ func (m *Manager) parseChartInput(chart, version, repoURL string, archive []byte
 func (m *Manager) loadChart(ctx context.Context, clusterID string, in chartInput) (engine.Chart, error) {
 	var src helm.ChartSource
 	if len(in.data) > 0 {
-		src = helm.ChartSource{Kind: helm.SourceData, Data: in.data}
+		src = helm.ChartSource{Kind: helm.SourceData, Data: in.data, Verify: in.verify}
 	} else {
 		var err error
 		if src, err = m.chartSource(ctx, clusterID, in.ref, in.repoURL); err != nil {
 			return nil, err
 		}
+		src.Verify = in.verify
 	}
 	ch, err := m.loader.Load(ctx, src)
 	if err != nil {
 		err = translate(err)
-		if len(in.data) > 0 && errors.Is(err, ErrInvalid) {
-			return nil, invalid("chartArchive", err)
+		var fe *FieldError
+		if len(in.data) > 0 && errors.As(err, &fe) && fe.Field == "chart" {
+			return nil, &FieldError{Field: "chartArchive", Reason: fe.Reason, Err: fe.Err}
 		}
 		return nil, err
 	}
@@ -119,26 +124,33 @@ func (m *Manager) chartSource(ctx context.Context, clusterID string, ref chartre
 	case chartref.KindURL:
 		return helm.ChartSource{Kind: helm.SourceURL, URL: ref.URL}, nil
 	case chartref.KindOCI:
-		return helm.ChartSource{Kind: helm.SourceOCI, URL: ref.URL, Version: ref.Version}, nil
+		reg, err := m.registryFor(ctx, clusterID, ref.URL)
+		if err != nil {
+			return helm.ChartSource{}, err
+		}
+		return helm.ChartSource{Kind: helm.SourceOCI, URL: ref.URL, Version: ref.Version, Digest: ref.Digest, Repo: reg}, nil
 	case chartref.KindName:
 		if repoURL == "" {
 			return helm.ChartSource{}, invalidf("chart", "%q names no repository: use <repo>/%s with a registered repository, a path, or a repository URL",
 				ref.Chart, ref.Chart)
 		}
-		return helm.ChartSource{Kind: helm.SourceRepo, RepoURL: repoURL, Chart: ref.Chart, Version: ref.Version}, nil
+		return helm.ChartSource{Kind: helm.SourceRepo, Repo: helm.Repository{URL: repoURL}, Chart: ref.Chart, Version: ref.Version}, nil
 	case chartref.KindRepo:
 		if clusterID == "" {
 			return helm.ChartSource{}, invalidf("cluster", "chart %q names repository %q: give the cluster it is registered on", ref.String(), ref.Repo)
 		}
-		r, err := m.store.GetRepo(ctx, clusterID, ref.Repo)
+		r, err := m.resolveRepo(ctx, clusterID, ref.Repo)
 		if errors.Is(err, store.ErrNotFound) {
-			return helm.ChartSource{}, invalidf("chart", "repository %q is not registered on cluster %q (kdu repo add %s URL)", ref.Repo, clusterID, ref.Repo)
+			return helm.ChartSource{}, invalidf("chart", "repository %q is not registered on cluster %q or its project (kdu repo add %s URL)", ref.Repo, clusterID, ref.Repo)
 		}
 		if err != nil {
 			return helm.ChartSource{}, err
 		}
-		return helm.ChartSource{Kind: helm.SourceRepo, RepoURL: r.URL, Chart: ref.Chart, Version: ref.Version,
-			Username: r.Username, Password: string(r.Password)}, nil
+		if r.Type == RepoTypeOCI {
+			// "name/chart:1.2.3" in an OCI registry is oci://<registry URL>/chart, tagged with the version.
+			return helm.ChartSource{Kind: helm.SourceOCI, URL: r.URL + "/" + ref.Chart, Version: ref.Version, Repo: helmRepo(r)}, nil
+		}
+		return helm.ChartSource{Kind: helm.SourceRepo, Repo: helmRepo(r), Chart: ref.Chart, Version: ref.Version}, nil
 	}
 	return helm.ChartSource{}, invalidf("chart", "unsupported chart reference %q", ref.String())
 }
@@ -152,14 +164,18 @@ type ShowOptions struct {
 	RepoURL string
 	// ChartArchive is a chart .tgz given in memory instead of Chart.
 	ChartArchive []byte
+	// Verify refuses a chart that does not verify (see InstallOptions.Verify).
+	Verify bool
 }
 
-// ShowChart loads a chart and describes it: metadata, default values and README (spec §4.12).
+// ShowChart loads a chart and describes it: metadata, default values, values schema, README, dependencies and
+// digest (spec §4.12).
 func (m *Manager) ShowChart(ctx context.Context, opts ShowOptions) (*ChartInfo, error) {
 	in, err := m.parseChartInput(opts.Chart, opts.Version, opts.RepoURL, opts.ChartArchive, true)
 	if err != nil {
 		return nil, err
 	}
+	in.verify = opts.Verify
 	id := ""
 	if opts.Cluster != "" {
 		if _, id, err = naming.ParseClusterID(opts.Cluster); err != nil {

@@ -26,6 +26,13 @@ var (
 	ErrUnsupported = engine.ErrUnsupported
 	// ErrUnreachable means the cluster's API server could not be reached or refused the credentials.
 	ErrUnreachable = errors.New("cluster unreachable")
+	// ErrRepoAuth means a chart repository or registry refused kdu's credentials (a 401 or 403).
+	ErrRepoAuth = engine.ErrSourceAuth
+	// ErrRepoUnreachable means a chart repository or registry could not be reached, or failed.
+	ErrRepoUnreachable = engine.ErrSourceUnreachable
+	// ErrVerification means a chart asked to be verified is unsigned, signed by an unknown key, tampered with or
+	// (for OCI) not pinned by digest.
+	ErrVerification = engine.ErrVerification
 	// ErrHasReleases means a cluster still has releases and removal was not forced.
 	ErrHasReleases = errors.New("cluster has releases")
 	// ErrTimeout means an operation's wait for readiness ran out of time.
@@ -85,7 +92,8 @@ func translate(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
-		errors.Is(err, ErrUnreachable):
+		errors.Is(err, ErrUnreachable), errors.Is(err, ErrRepoAuth), errors.Is(err, ErrRepoUnreachable),
+		errors.Is(err, ErrVerification):
 		return err
 	case errors.Is(err, engine.ErrReleaseNotFound):
 		return &NotFoundError{Kind: "release", Msg: err.Error(), Err: err}

@@ -75,6 +75,16 @@ type Options struct {
 	// RemoteChartsOnly refuses chart references that are paths on this host (a service must not read its own
 	// files for its clients); charts then come from repositories, URLs or uploaded archives.
 	RemoteChartsOnly bool
+	// StableRepoURL, when set, is the default "stable" repository of every cluster (N2VC's --stable-repo-url):
+	// "stable/chart" resolves against it unless the cluster or its project registers its own "stable". ""
+	// means no default repository (N2VC's --skip-repos).
+	StableRepoURL string
+	// IndexRefresh is how long a downloaded repository index is used before it is refreshed on next use
+	// (default 10 minutes). `repo update` always refreshes.
+	IndexRefresh time.Duration
+	// Keyring holds PGP public keys (armored or binary) that verified charts may be signed with, for
+	// repositories without a keyring of their own.
+	Keyring []byte
 	// Logger receives kdu's logs; nil means slog.Default(). Secrets are never logged.
 	Logger *slog.Logger
 }
@@ -143,7 +153,7 @@ func New(st store.Store, opts Options) *Manager {
 		opts.Logger = slog.Default()
 	}
 	m := &Manager{store: st, opts: opts, log: opts.Logger, conns: map[string]*clusterConn{}}
-	m.loader = &helm.ChartLoader{}
+	m.loader = &helm.ChartLoader{IndexRefresh: opts.IndexRefresh, Keyring: opts.Keyring, Logger: opts.Logger}
 	if opts.DataDir != "" {
 		m.loader.CacheDir = filepath.Join(opts.DataDir, "cache", "index")
 	}

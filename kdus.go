@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kdu-io/kdu/internal/chartsafe"
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/scale"
@@ -34,6 +35,12 @@ type Values struct {
 }
 
 func (v Values) build() (map[string]any, error) {
+	// Values documents come from callers as untrusted as charts: bound their alias expansion first.
+	for _, f := range v.Files {
+		if err := chartsafe.CheckYAML(f.Name, f.Data, 0); err != nil {
+			return nil, invalid("values", err)
+		}
+	}
 	vals, err := values.Options{Files: v.Files, Params: v.Params, Set: v.Set, SetString: v.SetString}.Build()
 	if err != nil {
 		return nil, invalid("values", err)
@@ -78,6 +85,10 @@ type InstallOptions struct {
 	RepoURL string
 	// ChartArchive is a chart .tgz given in memory instead of Chart (a chart uploaded through the API).
 	ChartArchive []byte
+	// Verify refuses a chart that does not verify: a repository or URL chart needs a provenance file (.prov)
+	// signed by a key of its repository's keyring (else Options.Keyring), an OCI chart needs a digest
+	// (@sha256:…) or a signed provenance layer. Nothing is installed when verification fails.
+	Verify bool
 	// Namespace defaults to the cluster's default namespace.
 	Namespace string
 	// CreateNamespace creates the namespace if it does not exist.
@@ -185,6 +196,7 @@ func (m *Manager) planInstall(ctx context.Context, clusterRef string, opts Insta
 	if err != nil {
 		return nil, err
 	}
+	in.verify = opts.Verify
 	vals, err := opts.Values.build()
 	if err != nil {
 		return nil, err
@@ -258,7 +270,9 @@ type UpgradeOptions struct {
 	RepoURL string
 	// ChartArchive is a chart .tgz given in memory instead of Chart.
 	ChartArchive []byte
-	Values       Values
+	// Verify refuses a new chart that does not verify (see InstallOptions.Verify).
+	Verify bool
+	Values Values
 	// ValuesMode defaults to ReuseValues, as N2VC's upgrade.
 	ValuesMode ValuesMode
 	// ForceConflicts takes over fields owned by other field managers (kubectl edits, operators).
@@ -310,8 +324,11 @@ func (m *Manager) checkUpgrade(opts UpgradeOptions) (chartInput, map[string]any,
 		if in, err = m.parseChartInput(opts.Chart, opts.Version, opts.RepoURL, opts.ChartArchive, true); err != nil {
 			return in, nil, engine.WaitOptions{}, err
 		}
+		in.verify = opts.Verify
 	} else if opts.Version != "" {
 		return in, nil, engine.WaitOptions{}, invalidf("version", "a version needs a chart to apply to")
+	} else if opts.Verify {
+		return in, nil, engine.WaitOptions{}, invalidf("verify", "verification needs a chart; an upgrade without one keeps the deployed chart")
 	}
 	vals, err := opts.Values.build()
 	if err != nil {

@@ -2,6 +2,8 @@ package api
 
 import (
 	"time"
+
+	"github.com/kdu-io/kdu"
 )
 
 // Duration is a time.Duration written as a Go duration string in JSON ("90s", "5m"). A JSON number is read
@@ -48,6 +50,9 @@ type ChartSource struct {
 	RepoURL string `json:"repoUrl,omitempty"`
 	// ChartArchive is a chart .tgz (base64 in JSON), for charts that live with the client.
 	ChartArchive []byte `json:"chartArchive,omitempty"`
+	// Verify refuses a chart that does not verify: a signed provenance file for repository and URL charts, a
+	// digest (@sha256:…) or signed provenance layer for OCI charts.
+	Verify bool `json:"verify,omitempty"`
 }
 
 // Common carries what every mutating KDU request may add.
@@ -127,13 +132,38 @@ type ClusterRequest struct {
 	Replace bool `json:"replace,omitempty"`
 }
 
-// RepoRequest is the body of POST /v1/clusters/{cluster}/repos.
+// RepoRequest is the body of POST /v1/clusters/{cluster}/repos and /v1/projects/{project}/repos, and one entry
+// of a RepoSyncRequest.
 type RepoRequest struct {
-	Name     string `json:"name"`
-	URL      string `json:"url"`
+	// ID is the caller's identifier of the repository (OSM's k8srepo _id), reported back by repos:sync.
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+	// URL is http(s)://… for an HTTP repository, oci://host[:port][/path] for an OCI registry.
+	URL string `json:"url"`
+	// Type is "http" or "oci"; empty takes it from the URL's scheme.
+	Type     string `json:"type,omitempty"`
 	Username string `json:"username,omitempty"`
 	// Password is encrypted at rest and never returned.
 	Password string `json:"password,omitempty"`
+	// CACert is a PEM bundle of the CAs that sign the repository's certificate.
+	CACert string `json:"caCert,omitempty"`
+	// ClientCert and ClientKey (PEM) authenticate kdu to repositories that require mutual TLS. The key is
+	// encrypted at rest and never returned.
+	ClientCert string `json:"clientCert,omitempty"`
+	ClientKey  string `json:"clientKey,omitempty"`
+	// InsecureSkipVerify skips verification of the repository's TLS certificate.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// PassCredentials sends the credentials to every host the index points at, not only the repository's.
+	PassCredentials bool `json:"passCredentials,omitempty"`
+	// PlainHTTP lets an OCI registry be reached over plain HTTP.
+	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// Keyring holds ASCII-armored PGP public keys that the repository's charts are signed with (for verify).
+	Keyring string `json:"keyring,omitempty"`
+}
+
+// RepoSyncRequest is the body of POST /v1/clusters/{cluster}/repos:sync: the cluster's desired repositories.
+type RepoSyncRequest struct {
+	Repos []RepoRequest `json:"repos"`
 }
 
 // RepoUpdateRequest is the (optional) body of POST /v1/clusters/{cluster}/repos:update.
@@ -165,4 +195,20 @@ type List[T any] struct {
 // Health is the body of /healthz and /readyz.
 type Health struct {
 	Status string `json:"status"`
+}
+
+// Spec converts the request to the library's repository spec.
+func (r RepoRequest) Spec() kdu.RepoSpec {
+	return kdu.RepoSpec{ID: r.ID, Name: r.Name, URL: r.URL, Type: r.Type, Username: r.Username, Password: r.Password,
+		CACert: []byte(r.CACert), CertPEM: []byte(r.ClientCert), KeyPEM: []byte(r.ClientKey),
+		InsecureSkipVerify: r.InsecureSkipVerify, PassCredentials: r.PassCredentials, PlainHTTP: r.PlainHTTP,
+		Keyring: []byte(r.Keyring)}
+}
+
+// RepoRequestOf converts a library repository spec to a request (for clients).
+func RepoRequestOf(s kdu.RepoSpec) RepoRequest {
+	return RepoRequest{ID: s.ID, Name: s.Name, URL: s.URL, Type: s.Type, Username: s.Username, Password: s.Password,
+		CACert: string(s.CACert), ClientCert: string(s.CertPEM), ClientKey: string(s.KeyPEM),
+		InsecureSkipVerify: s.InsecureSkipVerify, PassCredentials: s.PassCredentials, PlainHTTP: s.PlainHTTP,
+		Keyring: string(s.Keyring)}
 }

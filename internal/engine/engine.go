@@ -27,6 +27,12 @@ var (
 	ErrInvalidChart = errors.New("invalid chart")
 	// ErrChartNotFound means the chart (or the requested version) does not exist in its source.
 	ErrChartNotFound = errors.New("chart not found")
+	// ErrSourceAuth means a chart repository or registry refused the credentials (401/403).
+	ErrSourceAuth = errors.New("chart source refused the credentials")
+	// ErrSourceUnreachable means a chart repository or registry could not be reached or failed (5xx, TLS).
+	ErrSourceUnreachable = errors.New("chart source unreachable")
+	// ErrVerification means a chart asked to be verified is unsigned, wrongly signed or not pinned.
+	ErrVerification = errors.New("chart verification failed")
 	// ErrUnreachable means the cluster's API server could not be reached.
 	ErrUnreachable = errors.New("kubernetes API server unreachable")
 	// ErrForbidden means the cluster's credentials may not do what the operation needs (a 403).
@@ -157,11 +163,26 @@ type ChartMetadata struct {
 	Deprecated  bool     `json:"deprecated,omitempty"`
 }
 
-// ChartInfo is what `show` returns. Values is the chart's default values file verbatim (YAML).
+// ChartInfo is what `show` returns. Values is the chart's default values file verbatim (YAML); Schema is its
+// values.schema.json verbatim (JSON), if it has one.
 type ChartInfo struct {
 	Metadata ChartMetadata `json:"metadata"`
 	Values   string        `json:"values,omitempty"`
 	Readme   string        `json:"readme,omitempty"`
+	Schema   string        `json:"schema,omitempty"`
+	// Digest is the sha256 digest of the chart archive ("sha256:<hex>"), when it was loaded from one.
+	Digest string `json:"digest,omitempty"`
+	// Dependencies lists the chart's subcharts as declared in Chart.yaml.
+	Dependencies []ChartDependency `json:"dependencies,omitempty"`
+}
+
+// ChartDependency is one dependency declared by a chart.
+type ChartDependency struct {
+	Name       string `json:"name"`
+	Version    string `json:"version,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	Condition  string `json:"condition,omitempty"`
+	Alias      string `json:"alias,omitempty"`
 }
 
 // Progress reports readiness while an operation waits. Engines call a ProgressFunc from their own goroutine,

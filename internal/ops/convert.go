@@ -60,7 +60,7 @@ func InstallOptions(r api.InstallRequest) (kdu.InstallOptions, error) {
 		return kdu.InstallOptions{}, err
 	}
 	return kdu.InstallOptions{
-		Name: r.Name, Chart: r.Chart, Version: r.Version, RepoURL: r.RepoURL, ChartArchive: r.ChartArchive,
+		Name: r.Name, Chart: r.Chart, Version: r.Version, RepoURL: r.RepoURL, ChartArchive: r.ChartArchive, Verify: r.Verify,
 		Namespace: r.Namespace, CreateNamespace: boolOr(r.CreateNamespace, defaultCreateNamespace),
 		Values: vals, Description: r.Description, Wait: wait(r.Wait),
 	}, nil
@@ -83,7 +83,7 @@ func UpgradeOptions(r api.UpgradeRequest) (kdu.UpgradeOptions, error) {
 		return kdu.UpgradeOptions{}, err
 	}
 	return kdu.UpgradeOptions{
-		Chart: r.Chart, Version: r.Version, RepoURL: r.RepoURL, ChartArchive: r.ChartArchive, Values: vals,
+		Chart: r.Chart, Version: r.Version, RepoURL: r.RepoURL, ChartArchive: r.ChartArchive, Verify: r.Verify, Values: vals,
 		ValuesMode: mode, ForceConflicts: r.ForceConflicts, Description: r.Description, Wait: wait(r.Wait),
 	}, nil
 }

@@ -72,12 +72,18 @@ func (c Cluster) Clone() Cluster {
 	return c
 }
 
-// Repo is a chart repository registered on one cluster (repositories are per cluster).
+// Repo is a chart repository registered on one cluster, or on a project and shared by the project's clusters.
+// A repository with a ClusterID is a cluster repository (its Project is ignored and stored as ""); one with an
+// empty ClusterID belongs to Project ("" is the default project of clusters registered without one).
 type Repo struct {
-	// ClusterID is the ID of the cluster that owns the repository.
+	// ClusterID is the ID of the cluster that owns the repository; "" for a project repository.
 	ClusterID string
-	// Name is the repository's name, unique within its cluster.
+	// Project owns a project repository (ClusterID == "").
+	Project string
+	// Name is the repository's name, unique within its cluster or project.
 	Name string
+	// ExtID is the caller's identifier of the repository (such as OSM's k8srepo _id); "" means none.
+	ExtID string
 	// URL is the repository or registry URL.
 	URL string
 	// Type is RepoTypeHTTP or RepoTypeOCI; "" is stored as RepoTypeHTTP.
@@ -86,13 +92,33 @@ type Repo struct {
 	Username string
 	// Password is the login secret, in plaintext in memory and encrypted at rest; nil means none.
 	Password []byte
+	// CACert is a PEM bundle of CAs trusted for the repository's TLS certificate; nil means the system pool.
+	CACert []byte
+	// CertPEM and KeyPEM are a TLS client certificate and its key (the key encrypted at rest); nil means none.
+	CertPEM []byte
+	KeyPEM  []byte
+	// Keyring holds the PGP public keys that provenance files of the repository's charts must be signed with.
+	Keyring []byte
+	// InsecureSkipVerify disables TLS certificate verification.
+	InsecureSkipVerify bool
+	// PassCredentials sends the credentials to every host the repository's index points at, not only its own.
+	PassCredentials bool
+	// PlainHTTP allows an OCI registry to be reached over plain HTTP.
+	PlainHTTP bool
 	// CreatedAt and UpdatedAt are set by the store (UTC, microsecond precision); values passed in are ignored.
 	CreatedAt, UpdatedAt time.Time
 }
 
+// IsProject reports whether r is a project repository.
+func (r Repo) IsProject() bool { return r.ClusterID == "" }
+
 // Clone returns a deep copy of r.
 func (r Repo) Clone() Repo {
 	r.Password = cloneBytes(r.Password)
+	r.CACert = cloneBytes(r.CACert)
+	r.CertPEM = cloneBytes(r.CertPEM)
+	r.KeyPEM = cloneBytes(r.KeyPEM)
+	r.Keyring = cloneBytes(r.Keyring)
 	return r
 }
 
@@ -112,11 +138,12 @@ type Store interface {
 	// DeleteCluster deletes a cluster and all its repositories, or fails with ErrNotFound.
 	DeleteCluster(ctx context.Context, id string) error
 
-	// CreateRepo stores a new repository and returns it as stored. It fails with ErrNotFound if the cluster does
-	// not exist and with ErrExists if the cluster already has a repository of that name.
+	// CreateRepo stores a new cluster repository (r.ClusterID set) or project repository (r.ClusterID empty) and
+	// returns it as stored. It fails with ErrNotFound if the cluster does not exist and with ErrExists if the
+	// cluster or project already has a repository of that name.
 	CreateRepo(ctx context.Context, r Repo) (Repo, error)
-	// UpdateRepo replaces every field of an existing repository except ClusterID, Name and CreatedAt, and
-	// returns it as stored. It fails with ErrNotFound if there is no such repository.
+	// UpdateRepo replaces every field of an existing cluster or project repository except ClusterID, Project,
+	// Name and CreatedAt, and returns it as stored. It fails with ErrNotFound if there is no such repository.
 	UpdateRepo(ctx context.Context, r Repo) (Repo, error)
 	// GetRepo returns one repository, or ErrNotFound.
 	GetRepo(ctx context.Context, clusterID, name string) (Repo, error)
@@ -125,6 +152,14 @@ type Store interface {
 	ListRepos(ctx context.Context, clusterID string) ([]Repo, error)
 	// DeleteRepo deletes one repository, or fails with ErrNotFound.
 	DeleteRepo(ctx context.Context, clusterID, name string) error
+
+	// GetProjectRepo returns one project repository, or ErrNotFound. project may be "".
+	GetProjectRepo(ctx context.Context, project, name string) (Repo, error)
+	// ListProjectRepos returns the repositories of one project ordered by name (byte-wise); a project without
+	// repositories (or unknown) gives an empty slice.
+	ListProjectRepos(ctx context.Context, project string) ([]Repo, error)
+	// DeleteProjectRepo deletes one project repository, or fails with ErrNotFound.
+	DeleteProjectRepo(ctx context.Context, project, name string) error
 
 	Operations
 
@@ -175,20 +210,31 @@ func (c Cluster) Normalize() (Cluster, error) {
 	return c, nil
 }
 
-// Normalize checks every text field of r and fills in defaults (Type). It is for implementations; the error
-// wraps ErrInvalid and names the field.
+// Normalize checks every text field of r and fills in defaults (Type). A cluster repository (ClusterID set)
+// needs a valid ClusterID and has its Project cleared; a project repository (ClusterID "") may have an empty
+// Project, which must still be valid text. Both need a Name. It is for implementations; the error wraps
+// ErrInvalid and names the field.
 func (r Repo) Normalize() (Repo, error) {
-	if err := CheckKey("repo cluster id", r.ClusterID); err != nil {
-		return r, err
+	owner := "project " + strconv.Quote(r.Project)
+	if r.IsProject() {
+		if err := CheckText("repo project", r.Project); err != nil {
+			return r, err
+		}
+	} else {
+		if err := CheckKey("repo cluster id", r.ClusterID); err != nil {
+			return r, err
+		}
+		r.Project = ""
+		owner = "cluster " + strconv.Quote(r.ClusterID)
 	}
 	if err := CheckKey("repo name", r.Name); err != nil {
-		return r, fmt.Errorf("cluster %q: %w", r.ClusterID, err)
+		return r, fmt.Errorf("%s: %w", owner, err)
 	}
 	for _, f := range []struct{ name, v string }{
-		{"repo url", r.URL}, {"repo type", r.Type}, {"repo username", r.Username},
+		{"repo ext id", r.ExtID}, {"repo url", r.URL}, {"repo type", r.Type}, {"repo username", r.Username},
 	} {
 		if err := CheckText(f.name, f.v); err != nil {
-			return r, fmt.Errorf("cluster %q repo %q: %w", r.ClusterID, r.Name, err)
+			return r, fmt.Errorf("%s repo %q: %w", owner, r.Name, err)
 		}
 	}
 	if r.Type == "" {
@@ -210,8 +256,17 @@ func KubeconfigAAD(clusterID string) []byte {
 	return []byte("kdu/cluster/" + strconv.Quote(clusterID) + "/kubeconfig")
 }
 
-// RepoPasswordAAD is the additional authenticated data that binds a sealed repository password to its row. The
-// quoting keeps it unambiguous whatever characters the keys contain.
+// RepoPasswordAAD is the additional authenticated data that binds a sealed cluster repository password to its
+// row. The quoting keeps it unambiguous whatever characters the keys contain.
 func RepoPasswordAAD(clusterID, name string) []byte {
 	return []byte("kdu/repo/" + strconv.Quote(clusterID) + "/" + strconv.Quote(name) + "/password")
+}
+
+// RepoSecretAAD binds a sealed secret field ("password" or "key") of a cluster or project repository to its row.
+// For a cluster repository's password it equals RepoPasswordAAD.
+func RepoSecretAAD(r Repo, field string) []byte {
+	if r.IsProject() {
+		return []byte("kdu/project-repo/" + strconv.Quote(r.Project) + "/" + strconv.Quote(r.Name) + "/" + field)
+	}
+	return []byte("kdu/repo/" + strconv.Quote(r.ClusterID) + "/" + strconv.Quote(r.Name) + "/" + field)
 }

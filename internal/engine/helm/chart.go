@@ -11,8 +11,13 @@ import (
 
 // Chart is a chart loaded by this engine. It implements engine.Chart.
 type Chart struct {
-	c *chart.Chart
+	c      *chart.Chart
+	digest string // "sha256:<hex>" of the archive (or OCI manifest) it was loaded from; "" for a directory
 }
+
+// Digest returns the sha256 digest of the archive the chart was loaded from (of the manifest, for an OCI
+// chart), or "" for a chart directory.
+func (c *Chart) Digest() string { return c.digest }
 
 var _ engine.Chart = (*Chart)(nil)
 

@@ -3,25 +3,27 @@ package helm
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
-	"sigs.k8s.io/yaml"
 
+	"github.com/kdu-io/kdu/internal/chartsafe"
 	"github.com/kdu-io/kdu/internal/engine"
 )
 
@@ -46,87 +48,100 @@ const (
 
 // ChartSource is a resolved chart reference. Credentials are held in memory only.
 type ChartSource struct {
-	Kind    SourceKind
-	Path    string // SourceDir, SourceArchive
-	URL     string // SourceURL, SourceOCI
-	RepoURL string // SourceRepo: the repository's base URL
-	Chart   string // SourceRepo: the chart's name in the index
-	// Version is an exact version or a semver constraint; "" is the latest stable version.
-	Version  string
-	Username string
-	Password string
+	Kind SourceKind
+	Path string // SourceDir, SourceArchive
+	// URL is the archive URL of a SourceURL and "oci://host/path/chart" (no tag, no digest) of a SourceOCI.
+	URL string
+	// Repo is the repository of a SourceRepo, and the registry settings (credentials, TLS, plain HTTP) of a
+	// SourceOCI or SourceURL (zero: anonymous, system roots).
+	Repo Repository
+	// Chart is the chart's name in a SourceRepo index.
+	Chart string
+	// Version is an exact version or a semver constraint; "" is the latest stable version. For SourceOCI it is
+	// the tag.
+	Version string
+	// Digest pins a SourceOCI manifest ("sha256:<hex>").
+	Digest string
 	// Data is the archive of a SourceData chart.
 	Data []byte
+	// Verify refuses a chart that cannot be verified: a repository or URL chart needs a provenance file signed by
+	// a key of the keyring, an OCI chart needs a pinned digest (or a signed provenance layer).
+	Verify bool
 }
 
-// Repository is what a chart loader needs to know of an HTTP index repository.
-type Repository struct {
-	URL      string
-	Username string
-	Password string
-}
-
-// ChartLoader loads charts into memory and caches repository indexes in parsed form, in memory and (when
-// CacheDir is set) on disk so that short-lived processes do not download an index for every command.
+// ChartLoader loads charts into memory. It caches repository indexes in parsed form (refreshed after
+// IndexRefresh; concurrent refreshes of one repository coalesced) and chart archives by digest, in memory and
+// (when CacheDir is set) on disk, so that the same chart version is downloaded once.
 type ChartLoader struct {
-	// CacheDir holds downloaded indexes; "" keeps them in memory only.
+	// CacheDir holds downloaded indexes, and chart archives under CacheDir/blobs; "" keeps them in memory only.
 	CacheDir string
-	// HTTPClient fetches indexes and archives; nil means a client with a 60 s timeout.
+	// HTTPClient fetches from repositories without TLS settings; nil means a client with a 60 s timeout.
 	HTTPClient *http.Client
+	// IndexRefresh is how long an index is used before it is downloaded again; 0 means DefaultIndexRefresh.
+	IndexRefresh time.Duration
+	// Keyring is the default PGP public keyring for verification, used for repositories without their own.
+	Keyring []byte
+	// Limits bounds what an untrusted chart archive may hold; zero fields take chartsafe's defaults.
+	Limits chartsafe.Limits
+	// Logger receives warnings (a stale index in use); nil discards them.
+	Logger *slog.Logger
 
-	mu      sync.Mutex
-	indexes map[string]*repo.IndexFile // by cache key
+	mu             sync.Mutex
+	indexes        map[string]cachedIndex // by indexKey
+	transports     map[string]*http.Transport
+	refreshes      singleflight.Group
+	indexDownloads atomic.Int64
+	blobOnce       sync.Once
+	blobs          *blobCache
 }
 
-func (l *ChartLoader) client() *http.Client {
-	c := &http.Client{Timeout: 60 * time.Second}
-	if l.HTTPClient != nil {
-		cp := *l.HTTPClient
-		c = &cp
+func (l *ChartLoader) logger() *slog.Logger {
+	if l.Logger != nil {
+		return l.Logger
 	}
-	c.CheckRedirect = sameOriginCredentials
-	return c
+	return slog.New(slog.DiscardHandler)
 }
 
-// sameOriginCredentials follows at most 10 redirects and drops the Authorization header whenever a redirect
-// leaves the origin (scheme, host and port) of the first request. Go's client only compares host names, so
-// credentials would otherwise follow a redirect to another port, or from https to http.
-func sameOriginCredentials(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
-	}
-	first := via[0].URL
-	if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
-		req.Header.Del("Authorization")
-	}
-	return nil
+func (l *ChartLoader) init() {
+	l.blobOnce.Do(func() {
+		l.blobs = &blobCache{}
+		if l.CacheDir != "" {
+			l.blobs.dir = filepath.Join(l.CacheDir, "blobs")
+		}
+	})
 }
 
 // Load loads a chart from its source.
 func (l *ChartLoader) Load(ctx context.Context, src ChartSource) (*Chart, error) {
+	l.init()
 	var (
-		c   *chart.Chart
-		err error
+		c      *chart.Chart
+		digest string
+		err    error
 	)
 	switch src.Kind {
 	case SourceDir:
+		if src.Verify {
+			return nil, fmt.Errorf("%w: the chart directory %s has no provenance; package and sign it, or do not ask to verify", engine.ErrVerification, src.Path)
+		}
 		c, err = loadDir(src.Path)
 	case SourceArchive:
-		c, err = loadArchiveFile(src.Path)
+		c, digest, err = l.loadArchiveFile(src.Path, src.Verify)
 	case SourceURL:
-		var data []byte
-		if data, err = l.fetch(ctx, src.URL, Repository{}, MaxChartArchiveSize); err == nil {
-			c, err = loadArchive(src.URL, data)
-		}
+		c, digest, err = l.loadFromURL(ctx, src)
 	case SourceRepo:
-		c, err = l.loadFromRepo(ctx, src)
+		c, digest, err = l.loadFromRepo(ctx, src)
 	case SourceData:
+		if src.Verify {
+			return nil, fmt.Errorf("%w: an uploaded chart archive carries no provenance; install it from a repository or registry to verify it", engine.ErrVerification)
+		}
 		if len(src.Data) > MaxChartArchiveSize {
 			return nil, fmt.Errorf("%w: the chart archive is larger than %d bytes", engine.ErrInvalidChart, MaxChartArchiveSize)
 		}
-		c, err = loadArchive("the chart archive", src.Data)
+		digest = digestOf(src.Data)
+		c, err = l.loadArchive("the chart archive", src.Data)
 	case SourceOCI:
-		return nil, fmt.Errorf("%w: %s: OCI registries are not supported by this version of kdu", engine.ErrChartNotFound, src.URL)
+		c, digest, err = l.loadFromOCI(ctx, src)
 	default:
 		return nil, fmt.Errorf("%w: unknown chart source", engine.ErrInvalidChart)
 	}
@@ -139,7 +154,7 @@ func (l *ChartLoader) Load(ctx context.Context, src ChartSource) (*Chart, error)
 	if c.Metadata.Type == "library" {
 		return nil, fmt.Errorf("%w: %s is a library chart and cannot be installed", engine.ErrInvalidChart, c.Name())
 	}
-	return &Chart{c: c}, nil
+	return &Chart{c: c, digest: digest}, nil
 }
 
 func loadDir(path string) (*chart.Chart, error) {
@@ -160,7 +175,25 @@ func loadDir(path string) (*chart.Chart, error) {
 	return c, nil
 }
 
-func loadArchiveFile(path string) (*chart.Chart, error) {
+func (l *ChartLoader) loadArchiveFile(path string, verify bool) (*chart.Chart, string, error) {
+	data, err := readLocal(path, MaxChartArchiveSize)
+	if err != nil {
+		return nil, "", err
+	}
+	if verify {
+		prov, err := readLocal(path+".prov", MaxChartArchiveSize)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %s has no readable provenance file %s.prov: %w", engine.ErrVerification, path, path, err)
+		}
+		if err := l.verifyProvenance(Repository{}, filepath.Base(path), data, prov); err != nil {
+			return nil, "", err
+		}
+	}
+	c, err := l.loadArchive(path, data)
+	return c, digestOf(data), err
+}
+
+func readLocal(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -169,17 +202,21 @@ func loadArchiveFile(path string) (*chart.Chart, error) {
 		return nil, fmt.Errorf("%w: %s: %w", engine.ErrInvalidChart, path, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxChartArchiveSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", engine.ErrInvalidChart, path, err)
 	}
-	if len(data) > MaxChartArchiveSize {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", engine.ErrInvalidChart, path, MaxChartArchiveSize)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", engine.ErrInvalidChart, path, limit)
 	}
-	return loadArchive(path, data)
+	return data, nil
 }
 
-func loadArchive(name string, data []byte) (*chart.Chart, error) {
+// loadArchive checks an untrusted archive against the hostile-chart limits, then loads it.
+func (l *ChartLoader) loadArchive(name string, data []byte) (*chart.Chart, error) {
+	if err := chartsafe.CheckArchive(data, l.Limits); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", engine.ErrInvalidChart, name, err)
+	}
 	c, err := loader.LoadArchive(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", engine.ErrInvalidChart, name, err)
@@ -187,155 +224,113 @@ func loadArchive(name string, data []byte) (*chart.Chart, error) {
 	return c, nil
 }
 
-func (l *ChartLoader) loadFromRepo(ctx context.Context, src ChartSource) (*chart.Chart, error) {
-	r := Repository{URL: src.RepoURL, Username: src.Username, Password: src.Password}
+func (l *ChartLoader) loadFromURL(ctx context.Context, src ChartSource) (*chart.Chart, string, error) {
+	r := src.Repo
+	if r.URL == "" {
+		r.URL = src.URL
+	}
+	data, err := l.fetch(ctx, src.URL, r, MaxChartArchiveSize)
+	if err != nil {
+		return nil, "", err
+	}
+	if src.Verify {
+		prov, err := l.fetchProvenance(ctx, src.URL, r)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := l.verifyProvenance(r, path.Base(urlPath(src.URL)), data, prov); err != nil {
+			return nil, "", err
+		}
+	}
+	c, err := l.loadArchive(redactURL(src.URL), data)
+	return c, digestOf(data), err
+}
+
+func (l *ChartLoader) loadFromRepo(ctx context.Context, src ChartSource) (*chart.Chart, string, error) {
+	r := src.Repo
 	idx, err := l.index(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cv, err := idx.Get(src.Chart, src.Version)
 	if err != nil {
 		// The cached index may predate the version asked for: refresh once.
 		if idx, err = l.UpdateIndex(ctx, r); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if cv, err = idx.Get(src.Chart, src.Version); err != nil {
 			v := src.Version
 			if v == "" {
 				v = "latest stable"
 			}
-			return nil, fmt.Errorf("%w: %s version %s in repository %s", engine.ErrChartNotFound, src.Chart, v, redactURL(src.RepoURL))
+			return nil, "", fmt.Errorf("%w: %s version %s in %s", engine.ErrChartNotFound, src.Chart, v, r.label())
 		}
 	}
 	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("%w: %s-%s has no download URL in repository %s", engine.ErrChartNotFound, cv.Name, cv.Version, redactURL(src.RepoURL))
+		return nil, "", fmt.Errorf("%w: %s-%s has no download URL in %s", engine.ErrChartNotFound, cv.Name, cv.Version, r.label())
 	}
-	u, err := repo.ResolveReferenceURL(src.RepoURL, cv.URLs[0])
+	u, err := repo.ResolveReferenceURL(r.URL, cv.URLs[0])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s-%s: bad URL in index: %w", engine.ErrInvalidChart, cv.Name, cv.Version, err)
+		return nil, "", fmt.Errorf("%w: %s-%s: bad URL in the index of %s: %w", engine.ErrInvalidChart, cv.Name, cv.Version, r.label(), err)
 	}
-	data, err := l.fetch(ctx, u, r, MaxChartArchiveSize)
-	if err != nil {
-		return nil, err
+	want := normalizeDigest(cv.Digest)
+	if want == "" && cv.Digest != "" {
+		return nil, "", fmt.Errorf("%w: %s-%s: the index of %s gives digest %q, which is not a sha256 digest", engine.ErrInvalidChart, cv.Name, cv.Version, r.label(), cv.Digest)
 	}
-	if cv.Digest != "" {
-		sum := sha256.Sum256(data)
-		if !strings.EqualFold(hex.EncodeToString(sum[:]), cv.Digest) {
-			return nil, fmt.Errorf("%w: %s-%s: archive digest does not match the repository index", engine.ErrInvalidChart, cv.Name, cv.Version)
+	data := l.blobs.get(want) // nil when the index has no digest or the archive is not cached
+	if data == nil {
+		if data, err = l.fetch(ctx, u, r, MaxChartArchiveSize); err != nil {
+			return nil, "", err
+		}
+		if want != "" && digestOf(data) != want {
+			return nil, "", fmt.Errorf("%w: %s-%s: the archive's digest does not match the index of %s", engine.ErrInvalidChart, cv.Name, cv.Version, r.label())
 		}
 	}
-	return loadArchive(cv.Name+"-"+cv.Version, data)
-}
-
-// UpdateIndex downloads a repository's index, replacing the cached one.
-func (l *ChartLoader) UpdateIndex(ctx context.Context, r Repository) (*repo.IndexFile, error) {
-	base := strings.TrimSuffix(r.URL, "/")
-	data, err := l.fetch(ctx, base+"/index.yaml", r, MaxIndexSize)
+	if src.Verify {
+		prov, err := l.fetchProvenance(ctx, u, r)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := l.verifyProvenance(r, path.Base(urlPath(u)), data, prov); err != nil {
+			return nil, "", err
+		}
+	}
+	c, err := l.loadArchive(cv.Name+"-"+cv.Version, data)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	idx, err := parseIndex(data)
+	if want != "" {
+		l.blobs.put(want, data) // only once it loaded: nothing hostile is kept
+	}
+	return c, digestOf(data), nil
+}
+
+func (l *ChartLoader) loadFromOCI(ctx context.Context, src ChartSource) (*chart.Chart, string, error) {
+	p, err := l.pullOCI(ctx, src, src.Verify)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", redactURL(r.URL), err)
+		return nil, "", err
 	}
-	key := indexKey(r)
-	l.mu.Lock()
-	if l.indexes == nil {
-		l.indexes = map[string]*repo.IndexFile{}
-	}
-	l.indexes[key] = idx
-	l.mu.Unlock()
-	if l.CacheDir != "" {
-		if err := writeFileAtomic(filepath.Join(l.CacheDir, key+".yaml"), data); err != nil {
-			return nil, fmt.Errorf("caching index of %s: %w", redactURL(r.URL), err)
+	if src.Verify && normalizeDigest(src.Digest) == "" {
+		if p.prov == nil {
+			return nil, "", fmt.Errorf("%w: %s is neither pinned by digest (@sha256:…) nor signed (no provenance layer)", engine.ErrVerification, src.URL)
+		}
+		if err := l.verifyProvenance(src.Repo, p.name, p.archive, p.prov); err != nil {
+			return nil, "", err
 		}
 	}
-	return idx, nil
+	c, err := l.loadArchive(strings.TrimPrefix(src.URL, "oci://"), p.archive)
+	return c, p.manifest, err
 }
 
-// IndexCharts returns how many charts and chart versions an index lists (for repo update reports).
-func IndexCharts(idx *repo.IndexFile) (charts, versions int) {
-	for _, vs := range idx.Entries {
-		charts++
-		versions += len(vs)
+func urlPath(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Path
 	}
-	return charts, versions
+	return raw
 }
 
-// ForgetIndex drops a repository's cached index (on repo removal).
-func (l *ChartLoader) ForgetIndex(r Repository) {
-	key := indexKey(r)
-	l.mu.Lock()
-	delete(l.indexes, key)
-	l.mu.Unlock()
-	if l.CacheDir != "" {
-		_ = os.Remove(filepath.Join(l.CacheDir, key+".yaml"))
-	}
-}
-
-func (l *ChartLoader) index(ctx context.Context, r Repository) (*repo.IndexFile, error) {
-	key := indexKey(r)
-	l.mu.Lock()
-	idx := l.indexes[key]
-	l.mu.Unlock()
-	if idx != nil {
-		return idx, nil
-	}
-	if l.CacheDir != "" {
-		if data, err := os.ReadFile(filepath.Join(l.CacheDir, key+".yaml")); err == nil {
-			if idx, err := parseIndex(data); err == nil {
-				l.mu.Lock()
-				if l.indexes == nil {
-					l.indexes = map[string]*repo.IndexFile{}
-				}
-				l.indexes[key] = idx
-				l.mu.Unlock()
-				return idx, nil
-			}
-		}
-	}
-	return l.UpdateIndex(ctx, r)
-}
-
-// indexKey names a cached index by a hash of the repository URL and user, never by user-supplied names.
-func indexKey(r Repository) string {
-	sum := sha256.Sum256([]byte(strings.TrimSuffix(r.URL, "/") + "\x00" + r.Username))
-	return hex.EncodeToString(sum[:16])
-}
-
-// parseIndex parses an index.yaml, skipping invalid entries as Helm does.
-func parseIndex(data []byte) (*repo.IndexFile, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("index.yaml is empty")
-	}
-	idx := &repo.IndexFile{}
-	if err := yaml.Unmarshal(data, idx); err != nil {
-		return nil, fmt.Errorf("index.yaml is not a valid repository index: %w", err)
-	}
-	if idx.APIVersion == "" {
-		return nil, errors.New("index.yaml has no apiVersion: not a chart repository index")
-	}
-	for name, cvs := range idx.Entries {
-		kept := cvs[:0]
-		for _, cv := range cvs {
-			if cv == nil || cv.Metadata == nil {
-				continue
-			}
-			if cv.APIVersion == "" {
-				cv.APIVersion = chart.APIVersionV1
-			}
-			if err := cv.Validate(); err != nil {
-				continue
-			}
-			kept = append(kept, cv)
-		}
-		idx.Entries[name] = kept
-	}
-	idx.SortEntries()
-	return idx, nil
-}
-
-// fetch GETs a URL into memory, bounded in size, sending credentials only to the repository's own host.
+// fetch GETs a URL into memory, bounded in size, sending credentials only to the repository's own origin unless
+// the repository passes them to every host.
 func (l *ChartLoader) fetch(ctx context.Context, rawURL string, r Repository, limit int64) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -347,29 +342,39 @@ func (l *ChartLoader) fetch(ctx context.Context, rawURL string, r Repository, li
 	}
 	req.Header.Set("User-Agent", "kdu")
 	if r.Username != "" || r.Password != "" {
-		if ru, err := url.Parse(r.URL); err == nil && ru.Scheme == u.Scheme && ru.Host == u.Host {
+		if ru, err := url.Parse(r.URL); err == nil && (r.PassCredentials || (ru.Scheme == u.Scheme && ru.Host == u.Host)) {
 			req.SetBasicAuth(r.Username, r.Password)
 		}
 	}
-	resp, err := l.client().Do(req)
+	client, err := l.httpClient(r)
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", redactURL(rawURL), unwrapURLError(err))
+		return nil, err
+	}
+	if r.PassCredentials {
+		client.CheckRedirect = nil // the operator chose to send credentials anywhere the repository leads
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %s: fetching %s: %w", engine.ErrSourceUnreachable, r.label(), redactURL(rawURL), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s: 404 Not Found", engine.ErrChartNotFound, redactURL(rawURL))
+		return nil, fmt.Errorf("%w: %s: %s: 404 Not Found", engine.ErrChartNotFound, r.label(), redactURL(rawURL))
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("fetching %s: %s (check the repository credentials)", redactURL(rawURL), resp.Status)
+		return nil, fmt.Errorf("%w: %s: %s: %s (check the repository credentials)", engine.ErrSourceAuth, r.label(), redactURL(rawURL), resp.Status)
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("fetching %s: %s", redactURL(rawURL), resp.Status)
+		return nil, fmt.Errorf("%w: %s: fetching %s: %s", engine.ErrSourceUnreachable, r.label(), redactURL(rawURL), resp.Status)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", redactURL(rawURL), err)
+		return nil, fmt.Errorf("%w: %s: fetching %s: %w", engine.ErrSourceUnreachable, r.label(), redactURL(rawURL), err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("fetching %s: larger than %d bytes", redactURL(rawURL), limit)
+		return nil, fmt.Errorf("%w: %s: %s is larger than %d bytes", engine.ErrInvalidChart, r.label(), redactURL(rawURL), limit)
 	}
 	return data, nil
 }
@@ -414,9 +419,10 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// Show describes a chart: metadata, the default values file verbatim and the README.
+// Show describes a chart: metadata, the default values file and values schema verbatim, the README and the
+// declared dependencies.
 func Show(c *Chart) engine.ChartInfo {
-	info := engine.ChartInfo{Metadata: metadataOf(c.c)}
+	info := engine.ChartInfo{Metadata: metadataOf(c.c), Digest: c.digest, Schema: string(c.c.Schema)}
 	for _, f := range c.c.Raw {
 		if f.Name == "values.yaml" {
 			info.Values = string(f.Data)
@@ -428,6 +434,13 @@ func Show(c *Chart) engine.ChartInfo {
 			info.Readme = string(f.Data)
 			break
 		}
+	}
+	for _, d := range c.c.Metadata.Dependencies {
+		if d == nil {
+			continue
+		}
+		info.Dependencies = append(info.Dependencies, engine.ChartDependency{Name: d.Name, Version: d.Version,
+			Repository: d.Repository, Condition: d.Condition, Alias: d.Alias})
 	}
 	return info
 }

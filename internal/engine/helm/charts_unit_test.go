@@ -134,7 +134,7 @@ func TestChartLoaderLocal(t *testing.T) {
 		{"garbage archive", ChartSource{Kind: SourceArchive, Path: garbage}, engine.ErrInvalidChart},
 		{"library chart directory", ChartSource{Kind: SourceDir, Path: libraryChartDir(t)}, engine.ErrInvalidChart},
 		{"library chart archive", ChartSource{Kind: SourceArchive, Path: libArchive}, engine.ErrInvalidChart},
-		{"oci", ChartSource{Kind: SourceOCI, URL: "oci://registry.example/charts/webapp"}, engine.ErrChartNotFound},
+		{"oci without a repository path", ChartSource{Kind: SourceOCI, URL: "oci://127.0.0.1:1"}, engine.ErrInvalidChart},
 		{"unknown kind", ChartSource{}, engine.ErrInvalidChart},
 	}
 	var l ChartLoader
@@ -307,12 +307,12 @@ func TestChartLoaderRepo(t *testing.T) {
 		{name: "library chart", repo: open, src: ChartSource{Chart: "libchart"},
 			wantErr: engine.ErrInvalidChart, wantInText: "library chart"},
 		{name: "no download url", repo: open, src: ChartSource{Chart: "nourl"}, wantErr: engine.ErrChartNotFound},
-		{name: "basic auth", repo: private, src: ChartSource{Chart: "webapp", Username: "alice", Password: password}},
+		{name: "basic auth", repo: private, src: ChartSource{Chart: "webapp", Repo: Repository{Username: "alice", Password: password}}},
 		{name: "basic auth, mirrored on another host", repo: private,
-			src: ChartSource{Chart: "mirrored", Username: "alice", Password: password}},
+			src: ChartSource{Chart: "mirrored", Repo: Repository{Username: "alice", Password: password}}},
 		{name: "basic auth, redirected to another host", repo: private,
-			src: ChartSource{Chart: "redirected", Username: "alice", Password: password}},
-		{name: "wrong password", repo: private, src: ChartSource{Chart: "webapp", Username: "alice", Password: "wrong-" + password},
+			src: ChartSource{Chart: "redirected", Repo: Repository{Username: "alice", Password: password}}},
+		{name: "wrong password", repo: private, src: ChartSource{Chart: "webapp", Repo: Repository{Username: "alice", Password: "wrong-" + password}},
 			wantInText: "credentials"},
 		{name: "no credentials", repo: private, src: ChartSource{Chart: "webapp"}, wantInText: "credentials"},
 	}
@@ -320,7 +320,7 @@ func TestChartLoaderRepo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var l ChartLoader
 			tc.src.Kind = SourceRepo
-			tc.src.RepoURL = tc.repo.url()
+			tc.src.Repo.URL = tc.repo.url()
 			c, err := l.Load(ctx, tc.src)
 			if tc.wantErr != nil || tc.wantInText != "" {
 				if err == nil {
@@ -363,7 +363,7 @@ func TestChartLoaderRepo(t *testing.T) {
 
 	t.Run("missing version refreshes the index once", func(t *testing.T) {
 		var l ChartLoader
-		src := ChartSource{Kind: SourceRepo, RepoURL: open.url(), Chart: "webapp", Version: "0.1.0"}
+		src := ChartSource{Kind: SourceRepo, Repo: Repository{URL: open.url()}, Chart: "webapp", Version: "0.1.0"}
 		if _, err := l.Load(ctx, src); err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +388,7 @@ func TestChartLoaderIndexCache(t *testing.T) {
 	ctx := context.Background()
 	repo := newChartRepo(t, "", "")
 	cache := t.TempDir()
-	src := ChartSource{Kind: SourceRepo, RepoURL: repo.url(), Chart: "webapp", Version: "0.1.0"}
+	src := ChartSource{Kind: SourceRepo, Repo: Repository{URL: repo.url()}, Chart: "webapp", Version: "0.1.0"}
 
 	first := &ChartLoader{CacheDir: cache}
 	if _, err := first.Load(ctx, src); err != nil {
@@ -412,8 +412,8 @@ func TestChartLoaderIndexCache(t *testing.T) {
 	if n := repo.count("/charts/index.yaml"); n != 1 {
 		t.Errorf("a second loader downloaded the index again: %d downloads, want 1", n)
 	}
-	if n := repo.count("/charts/pkg/webapp-0.1.0.tgz"); n != 2 {
-		t.Errorf("archive downloads = %d, want 2", n)
+	if n := repo.count("/charts/pkg/webapp-0.1.0.tgz"); n != 1 {
+		t.Errorf("archive downloads = %d, want 1 (the second loader reads it from the digest-keyed cache)", n)
 	}
 
 	// ForgetIndex drops both copies: a third loader downloads again.

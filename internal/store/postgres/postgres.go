@@ -1,7 +1,8 @@
 // Package postgres is a store.Store on PostgreSQL, for several kdu replicas sharing one database. It uses pgx
-// through database/sql (so it shares store/migrate with store/sqlite), seals kubeconfigs, repository passwords and
-// operation payloads with a secret.Box before they reach the database, and takes every timestamp, leases
-// included, from the database's clock, so replicas whose clocks disagree still agree on when a lease expires.
+// through database/sql (so it shares store/migrate with store/sqlite), seals kubeconfigs, repository passwords,
+// repository TLS client keys and operation payloads with a secret.Box before they reach the database, and takes
+// every timestamp, leases included, from the database's clock, so replicas whose clocks disagree still agree on
+// when a lease expires.
 //
 // Connection strings may carry passwords: they never appear in this package's errors (see RedactURL).
 package postgres
@@ -241,7 +242,7 @@ func (s *Store) ListClusters(ctx context.Context) ([]store.Cluster, error) {
 }
 
 // DeleteCluster implements store.Store. The foreign key cascades to the cluster's repositories; its operations
-// stay.
+// and project repositories stay.
 func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	if err := store.CheckKey("cluster id", id); err != nil {
 		return fmt.Errorf("delete cluster: %w", err)
@@ -279,178 +280,4 @@ func (s *Store) scanCluster(sc scanner) (store.Cluster, error) {
 	c.Kubeconfig = kc
 	c.CreatedAt, c.UpdatedAt = fromMicro(created), fromMicro(updated)
 	return c, nil
-}
-
-const repoColumns = `cluster_id, name, url, type, username, password_enc, created_at, updated_at`
-
-// sealPassword returns the ciphertext of a non-empty password, or nil (stored as NULL) for none.
-func (s *Store) sealPassword(r store.Repo) ([]byte, error) {
-	if len(r.Password) == 0 {
-		return nil, nil
-	}
-	return s.box.Seal(r.Password, store.RepoPasswordAAD(r.ClusterID, r.Name))
-}
-
-// CreateRepo implements store.Store. The foreign key tells a missing cluster.
-func (s *Store) CreateRepo(ctx context.Context, r store.Repo) (store.Repo, error) {
-	r, err := r.Normalize()
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("create repo: %w", err)
-	}
-	what := fmt.Sprintf("create repo %q of cluster %q", r.Name, r.ClusterID)
-	enc, err := s.sealPassword(r)
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("%s: seal password: %w", what, err)
-	}
-	var t int64
-	err = s.db.QueryRowContext(ctx, `INSERT INTO repos (`+repoColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, `+nowUS+`, `+nowUS+`) ON CONFLICT (cluster_id, name) DO NOTHING
-		RETURNING created_at`,
-		r.ClusterID, r.Name, r.URL, r.Type, r.Username, enc).Scan(&t)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return store.Repo{}, fmt.Errorf("%s: %w", what, store.ErrExists)
-	case pgCode(err) == codeForeignKeyViolation:
-		return store.Repo{}, fmt.Errorf("%s: cluster %q: %w", what, r.ClusterID, store.ErrNotFound)
-	case err != nil:
-		return store.Repo{}, fmt.Errorf("%s: %w", what, err)
-	}
-	r = r.Clone()
-	r.CreatedAt, r.UpdatedAt = fromMicro(t), fromMicro(t)
-	return r, nil
-}
-
-// UpdateRepo implements store.Store.
-func (s *Store) UpdateRepo(ctx context.Context, r store.Repo) (store.Repo, error) {
-	r, err := r.Normalize()
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("update repo: %w", err)
-	}
-	what := fmt.Sprintf("update repo %q of cluster %q", r.Name, r.ClusterID)
-	enc, err := s.sealPassword(r)
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("%s: seal password: %w", what, err)
-	}
-	var created, updated int64
-	err = s.db.QueryRowContext(ctx, `UPDATE repos SET url = $3, type = $4, username = $5, password_enc = $6,
-		updated_at = `+nowUS+` WHERE cluster_id = $1 AND name = $2 RETURNING created_at, updated_at`,
-		r.ClusterID, r.Name, r.URL, r.Type, r.Username, enc).Scan(&created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Repo{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("%s: %w", what, err)
-	}
-	r = r.Clone()
-	r.CreatedAt, r.UpdatedAt = fromMicro(created), fromMicro(updated)
-	return r, nil
-}
-
-// GetRepo implements store.Store.
-func (s *Store) GetRepo(ctx context.Context, clusterID, name string) (store.Repo, error) {
-	if err := checkRepoKey(clusterID, name); err != nil {
-		return store.Repo{}, fmt.Errorf("get repo: %w", err)
-	}
-	what := fmt.Sprintf("get repo %q of cluster %q", name, clusterID)
-	var (
-		r                store.Repo
-		enc              []byte
-		created, updated int64
-	)
-	err := s.db.QueryRowContext(ctx, `SELECT `+repoColumns+` FROM repos WHERE cluster_id = $1 AND name = $2`,
-		clusterID, name).Scan(&r.ClusterID, &r.Name, &r.URL, &r.Type, &r.Username, &enc, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Repo{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("%s: %w", what, err)
-	}
-	if err := s.openPassword(&r, enc); err != nil {
-		return store.Repo{}, fmt.Errorf("%s: %w", what, err)
-	}
-	r.CreatedAt, r.UpdatedAt = fromMicro(created), fromMicro(updated)
-	return r, nil
-}
-
-// ListRepos implements store.Store. One statement reads the cluster and its repositories, so the answer is
-// consistent: ErrNotFound only when the cluster itself is missing.
-func (s *Store) ListRepos(ctx context.Context, clusterID string) ([]store.Repo, error) {
-	if err := store.CheckKey("cluster id", clusterID); err != nil {
-		return nil, fmt.Errorf("list repos: %w", err)
-	}
-	what := fmt.Sprintf("list repos of cluster %q", clusterID)
-	rows, err := s.db.QueryContext(ctx, `SELECT r.name, r.url, r.type, r.username, r.password_enc,
-		r.created_at, r.updated_at FROM clusters c LEFT JOIN repos r ON r.cluster_id = c.id
-		WHERE c.id = $1 ORDER BY r.name`, clusterID)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	found := false
-	out := []store.Repo{}
-	for rows.Next() {
-		found = true
-		var (
-			name, url, typ, user sql.NullString
-			enc                  []byte
-			created, updated     sql.NullInt64
-		)
-		if err := rows.Scan(&name, &url, &typ, &user, &enc, &created, &updated); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		if !name.Valid { // the cluster has no repositories
-			continue
-		}
-		r := store.Repo{ClusterID: clusterID, Name: name.String, URL: url.String, Type: typ.String,
-			Username: user.String, CreatedAt: fromMicro(created.Int64), UpdatedAt: fromMicro(updated.Int64)}
-		if err := s.openPassword(&r, enc); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if !found {
-		return nil, fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	return out, nil
-}
-
-// DeleteRepo implements store.Store.
-func (s *Store) DeleteRepo(ctx context.Context, clusterID, name string) error {
-	if err := checkRepoKey(clusterID, name); err != nil {
-		return fmt.Errorf("delete repo: %w", err)
-	}
-	what := fmt.Sprintf("delete repo %q of cluster %q", name, clusterID)
-	res, err := s.db.ExecContext(ctx, `DELETE FROM repos WHERE cluster_id = $1 AND name = $2`, clusterID, name)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	} else if n == 0 {
-		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	return nil
-}
-
-// openPassword decrypts a repository's password column into r; NULL means no password.
-func (s *Store) openPassword(r *store.Repo, enc []byte) error {
-	if enc == nil {
-		return nil
-	}
-	pw, err := s.box.Open(enc, store.RepoPasswordAAD(r.ClusterID, r.Name))
-	if err != nil {
-		return fmt.Errorf("repo %q of cluster %q: cannot decrypt password (%s): %w", r.Name, r.ClusterID, decryptHint, err)
-	}
-	r.Password = pw
-	return nil
-}
-
-func checkRepoKey(clusterID, name string) error {
-	if err := store.CheckKey("repo cluster id", clusterID); err != nil {
-		return err
-	}
-	return store.CheckKey("repo name", name)
 }

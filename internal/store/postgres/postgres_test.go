@@ -5,10 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/kdu-io/kdu/internal/pgtest"
 	"github.com/kdu-io/kdu/internal/secret"
@@ -125,6 +131,7 @@ func TestTakeoverAcrossReplicas(t *testing.T) {
 const (
 	requestMarker = "PLAINTEXT-REQUEST-VALUES-MARKER-91ab"
 	kubeMarker    = "PLAINTEXT-KUBECONFIG-MARKER-4f1c9e"
+	keyMarker     = "PLAINTEXT-TLS-KEY-MARKER-5e0a"
 )
 
 func TestSecretsAreCiphertextAtRest(t *testing.T) {
@@ -135,21 +142,61 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 	if _, err := s.CreateCluster(ctx, store.Cluster{ID: "c", Kubeconfig: []byte(kubeMarker)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateRepo(ctx, store.Repo{ClusterID: "c", Name: "r", Password: []byte(kubeMarker)}); err != nil {
-		t.Fatal(err)
+	for _, r := range []store.Repo{
+		{ClusterID: "c", Name: "r", Password: []byte(kubeMarker), KeyPEM: []byte(keyMarker)},
+		{Project: "c", Name: "r", Password: []byte(kubeMarker), KeyPEM: []byte(keyMarker)},
+		{Name: "r", Password: []byte(kubeMarker), KeyPEM: []byte(keyMarker)},
+	} {
+		if _, err := s.CreateRepo(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, _, err := s.CreateOperation(ctx, store.Operation{ID: "op", Kind: "k", Cluster: "c", Release: "r",
 		Request: []byte(requestMarker), Targets: []byte(requestMarker)}); err != nil {
 		t.Fatal(err)
 	}
-	var n int
+	var n, sealed int
 	err := s.db.QueryRow(`SELECT
 		(SELECT count(*) FROM clusters WHERE position($1::bytea in kubeconfig_enc) > 0) +
-		(SELECT count(*) FROM repos WHERE position($1::bytea in password_enc) > 0) +
+		(SELECT count(*) FROM repos WHERE position($1::bytea in password_enc) > 0
+			OR position($3::bytea in key_enc) > 0) +
+		(SELECT count(*) FROM project_repos WHERE position($1::bytea in password_enc) > 0
+			OR position($3::bytea in key_enc) > 0) +
 		(SELECT count(*) FROM operations WHERE position($2::bytea in request_enc) > 0
-			OR position($2::bytea in targets_enc) > 0)`, []byte(kubeMarker), []byte(requestMarker)).Scan(&n)
+			OR position($2::bytea in targets_enc) > 0)`,
+		[]byte(kubeMarker), []byte(requestMarker), []byte(keyMarker)).Scan(&n)
 	if err != nil || n != 0 {
 		t.Errorf("%d rows hold a plaintext secret (%v)", n, err)
+	}
+	// The query above would see them: the secret columns hold sealed values of the right size.
+	err = s.db.QueryRow(`SELECT
+		(SELECT count(*) FROM repos WHERE length(password_enc) = $1 AND length(key_enc) = $2) +
+		(SELECT count(*) FROM project_repos WHERE length(password_enc) = $1 AND length(key_enc) = $2)`,
+		len(kubeMarker)+secret.Overhead, len(keyMarker)+secret.Overhead).Scan(&sealed)
+	if err != nil || sealed != 3 {
+		t.Errorf("%d repos have sealed password and key columns (%v), want 3", sealed, err)
+	}
+	// A repository secret moved to the other column, or between a cluster's and a project's repository of the
+	// same names, does not open.
+	for _, q := range []string{
+		`UPDATE repos SET key_enc = password_enc WHERE cluster_id = 'c'`,
+		`UPDATE project_repos SET password_enc = (SELECT password_enc FROM repos WHERE cluster_id = 'c') WHERE project = 'c'`,
+		`UPDATE project_repos SET key_enc = (SELECT key_enc FROM project_repos WHERE project = 'c') WHERE project = ''`,
+	} {
+		if res, err := s.db.Exec(q); err != nil {
+			t.Fatal(err)
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("%s changed %d rows", q, n)
+		}
+	}
+	if _, err := s.GetRepo(ctx, "c", "r"); !errors.Is(err, secret.ErrDecrypt) || !strings.Contains(err.Error(), "key") {
+		t.Errorf("GetRepo after moving the password into the key column: %v", err)
+	}
+	if _, err := s.GetProjectRepo(ctx, "c", "r"); !errors.Is(err, secret.ErrDecrypt) || !strings.Contains(err.Error(), `project "c"`) {
+		t.Errorf("GetProjectRepo after swapping in the cluster repo's password: %v", err)
+	}
+	if _, err := s.ListProjectRepos(ctx, ""); !errors.Is(err, secret.ErrDecrypt) || !strings.Contains(err.Error(), `project ""`) {
+		t.Errorf("ListProjectRepos after swapping in another project's key: %v", err)
 	}
 	// A ciphertext moved to another row does not open.
 	if _, _, err := s.CreateOperation(ctx, store.Operation{ID: "op2", Kind: "k", Cluster: "c", Release: "r2",
@@ -173,6 +220,17 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 	_, err = other.GetOperation(ctx, "op")
 	if !errors.Is(err, secret.ErrDecrypt) || strings.Contains(err.Error(), requestMarker) {
 		t.Errorf("GetOperation with the wrong key: %v", err)
+	}
+	if _, err := s.CreateRepo(ctx, store.Repo{Project: "p", Name: "r", KeyPEM: []byte(keyMarker)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.GetProjectRepo(ctx, "p", "r")
+	if !errors.Is(err, secret.ErrDecrypt) || strings.Contains(err.Error(), keyMarker) ||
+		!strings.Contains(err.Error(), `repo "r" of project "p"`) || !strings.Contains(err.Error(), secret.EnvKey) {
+		t.Errorf("GetProjectRepo with the wrong key: %v", err)
+	}
+	if err := other.DeleteProjectRepo(ctx, "p", "r"); err != nil {
+		t.Errorf("DeleteProjectRepo with the wrong key: %v", err)
 	}
 }
 
@@ -236,6 +294,72 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
+// TestMigrationFromVersion2: repositories stored before 0003 keep every field, read with the new columns at
+// their defaults, and take the new fields on update.
+func TestMigrationFromVersion2(t *testing.T) {
+	url := pgtest.Database(t)
+	box := testBox(t, 1)
+	ms, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	if _, err := migrate.Apply(t.Context(), db, ms[:2], migrate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	kc, _ := box.Seal([]byte(kubeMarker), store.KubeconfigAAD("c"))
+	pw, _ := box.Seal([]byte("pw"), store.RepoPasswordAAD("c", "r"))
+	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, project, created_at, updated_at)
+		VALUES ('c', $1, 'proj', 1000, 2000)`, kc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO repos (cluster_id, name, url, type, username, password_enc, created_at, updated_at)
+		VALUES ('c', 'r', 'oci://reg.example/charts', 'oci', 'robot', $1, 3000, 4000)`, pw); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openAt(t, url, box)
+	defer s.Close()
+	want := store.Repo{ClusterID: "c", Name: "r", URL: "oci://reg.example/charts", Type: store.RepoTypeOCI,
+		Username: "robot", Password: []byte("pw"), CreatedAt: fromMicro(3000), UpdatedAt: fromMicro(4000)}
+	got, err := s.GetRepo(t.Context(), "c", "r")
+	if err != nil {
+		t.Fatalf("GetRepo after the migration: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("GetRepo after the migration = %+v, want %+v", got, want)
+	}
+	list, err := s.ListRepos(t.Context(), "c")
+	if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], want) {
+		t.Errorf("ListRepos after the migration = %+v, %v; want [%+v]", list, err, want)
+	}
+	upd := want
+	upd.ExtID, upd.KeyPEM, upd.Keyring, upd.InsecureSkipVerify = "ext", []byte(keyMarker), []byte("kr"), true
+	if _, err := s.UpdateRepo(t.Context(), upd); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetRepo(t.Context(), "c", "r")
+	if err != nil || got.ExtID != "ext" || string(got.KeyPEM) != keyMarker || string(got.Keyring) != "kr" ||
+		!got.InsecureSkipVerify || string(got.Password) != "pw" || !got.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("GetRepo after updating a migrated repo = %+v, %v", got, err)
+	}
+	if _, err := s.CreateRepo(t.Context(), store.Repo{Project: "proj", Name: "r"}); err != nil {
+		t.Errorf("CreateRepo of a project repo after the migration: %v", err)
+	}
+	if err := s.DeleteCluster(t.Context(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetProjectRepo(t.Context(), "proj", "r"); err != nil {
+		t.Errorf("DeleteCluster removed a project repo: %v", err)
+	}
+}
+
 // TestSameVersionsAsSQLite keeps the two dialects' migrations numbered alike.
 func TestSameVersionsAsSQLite(t *testing.T) {
 	ms, err := migrate.Load(migrationFS, "migrations")
@@ -246,8 +370,20 @@ func TestSameVersionsAsSQLite(t *testing.T) {
 	for _, m := range ms {
 		names = append(names, m.Name)
 	}
-	if got := strings.Join(names, " "); got != "0001_init.sql 0002_operations.sql" {
-		t.Errorf("migrations = %s; keep them in step with store/sqlite/migrations", got)
+	const want = "0001_init.sql 0002_operations.sql 0003_project_repos.sql"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("migrations = %s, want %s; keep them in step with store/sqlite/migrations", got, want)
+	}
+	sqlite, err := migrate.Load(os.DirFS(filepath.Join("..", "sqlite")), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sqliteNames []string
+	for _, m := range sqlite {
+		sqliteNames = append(sqliteNames, m.Name)
+	}
+	if got := strings.Join(sqliteNames, " "); got != want {
+		t.Errorf("store/sqlite/migrations = %s, want %s", got, want)
 	}
 }
 

@@ -142,18 +142,14 @@ func TestOperationsTwoStoresOneFile(t *testing.T) {
 func TestMigrationFromVersion1(t *testing.T) {
 	// A database written by a program that knew only 0001 gains the operations table and keeps its data.
 	path := filepath.Join(t.TempDir(), DBFileName)
+	legacyDB(t, path, 1, testBox(t, 1))
 	s := openAt(t, path, testBox(t, 1))
-	seed(t, s, "c")
-	for _, q := range []string{`DROP TABLE operations`, `DELETE FROM schema_migrations WHERE version = 2`} {
-		if _, err := s.db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	s = openAt(t, path, testBox(t, 1))
 	defer s.Close()
 	if _, err := s.GetCluster(t.Context(), "c"); err != nil {
 		t.Errorf("cluster lost by the migration: %v", err)
+	}
+	if r, err := s.GetRepo(t.Context(), "c", "r"); err != nil || string(r.Password) != passwordMarker {
+		t.Errorf("repo lost by the migration: %+v, %v", r, err)
 	}
 	seedOp(t, s, "op")
 	if _, err := s.GetOperation(t.Context(), "op"); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -47,12 +48,20 @@ func TestConformance(t *testing.T) {
 }
 
 const (
-	kubeconfigMarker = "PLAINTEXT-KUBECONFIG-MARKER-4f1c9e"
-	passwordMarker   = "PLAINTEXT-PASSWORD-MARKER-b27d"
-	serverMarker     = "https://visible-server-marker.example:6443"
+	kubeconfigMarker  = "PLAINTEXT-KUBECONFIG-MARKER-4f1c9e"
+	passwordMarker    = "PLAINTEXT-PASSWORD-MARKER-b27d"
+	keyMarker         = "PLAINTEXT-TLS-KEY-MARKER-5e0a"
+	projectPwMarker   = "PLAINTEXT-PROJECT-PASSWORD-MARKER-19c3"
+	projectKeyMarker  = "PLAINTEXT-PROJECT-TLS-KEY-MARKER-d4e8"
+	serverMarker      = "https://visible-server-marker.example:6443"
+	certMarker        = "VISIBLE-CLIENT-CERT-MARKER-7a21"
+	projectCertMarker = "VISIBLE-PROJECT-CA-MARKER-3b90"
 )
 
-// seed stores one cluster and one repo carrying recognisable secrets.
+// secretMarkers are the plaintexts that seed stores and that must never reach the database files.
+var secretMarkers = []string{kubeconfigMarker, passwordMarker, keyMarker, projectPwMarker, projectKeyMarker}
+
+// seed stores one cluster, one repo of it and one repo of project id, carrying recognisable secrets.
 func seed(t *testing.T, s *Store, id string) {
 	t.Helper()
 	_, err := s.CreateCluster(t.Context(), store.Cluster{
@@ -62,10 +71,26 @@ func seed(t *testing.T, s *Store, id string) {
 		t.Fatal(err)
 	}
 	_, err = s.CreateRepo(t.Context(), store.Repo{ClusterID: id, Name: "repo", URL: "https://charts.example",
-		Username: "u", Password: []byte(passwordMarker)})
+		Username: "u", Password: []byte(passwordMarker), CertPEM: []byte(certMarker), KeyPEM: []byte(keyMarker)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, err = s.CreateRepo(t.Context(), store.Repo{Project: id, Name: "repo", URL: "https://project.example",
+		Username: "pu", Password: []byte(projectPwMarker), CACert: []byte(projectCertMarker),
+		KeyPEM: []byte(projectKeyMarker)})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// containsSecret reports whether b holds any of secretMarkers.
+func containsSecret(b []byte) bool {
+	for _, m := range secretMarkers {
+		if bytes.Contains(b, []byte(m)) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestSecretsAreCiphertextAtRest(t *testing.T) {
@@ -74,31 +99,57 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 	s := openAt(t, path, testBox(t, 1))
 	seed(t, s, "c1")
 
-	var kc, pw []byte
-	if err := s.db.QueryRow(`SELECT kubeconfig_enc FROM clusters WHERE id = 'c1'`).Scan(&kc); err != nil {
-		t.Fatal(err)
+	var kc, pw, key, ppw, pkey []byte
+	for _, q := range []struct {
+		query string
+		dst   *[]byte
+	}{
+		{`SELECT kubeconfig_enc FROM clusters WHERE id = 'c1'`, &kc},
+		{`SELECT password_enc FROM repos WHERE cluster_id = 'c1'`, &pw},
+		{`SELECT key_enc FROM repos WHERE cluster_id = 'c1'`, &key},
+		{`SELECT password_enc FROM project_repos WHERE project = 'c1'`, &ppw},
+		{`SELECT key_enc FROM project_repos WHERE project = 'c1'`, &pkey},
+	} {
+		if err := s.db.QueryRow(q.query).Scan(q.dst); err != nil {
+			t.Fatalf("%s: %v", q.query, err)
+		}
 	}
-	if err := s.db.QueryRow(`SELECT password_enc FROM repos WHERE cluster_id = 'c1'`).Scan(&pw); err != nil {
-		t.Fatal(err)
-	}
-	for name, raw := range map[string][]byte{"kubeconfig_enc": kc, "password_enc": pw} {
+	for name, raw := range map[string][]byte{"kubeconfig_enc": kc, "repos.password_enc": pw, "repos.key_enc": key,
+		"project_repos.password_enc": ppw, "project_repos.key_enc": pkey} {
 		if len(raw) == 0 || raw[0] != secret.Version1 {
 			t.Errorf("%s is not a sealed value (%d bytes)", name, len(raw))
 		}
-		if bytes.Contains(raw, []byte(kubeconfigMarker)) || bytes.Contains(raw, []byte(passwordMarker)) {
+		if containsSecret(raw) {
 			t.Errorf("%s holds plaintext", name)
 		}
+	}
+	if want := len(keyMarker) + secret.Overhead; len(key) != want {
+		t.Errorf("key_enc is %d bytes, want %d", len(key), want)
+	}
+	// The public TLS material is stored as it is.
+	var cert, ca []byte
+	if err := s.db.QueryRow(`SELECT cert FROM repos WHERE cluster_id = 'c1'`).Scan(&cert); err != nil || string(cert) != certMarker {
+		t.Errorf("cert column = %q, %v; want the certificate as given", cert, err)
+	}
+	if err := s.db.QueryRow(`SELECT ca_cert FROM project_repos WHERE project = 'c1'`).Scan(&ca); err != nil || string(ca) != projectCertMarker {
+		t.Errorf("ca_cert column = %q, %v; want the CA bundle as given", ca, err)
 	}
 	if want := len("apiVersion: v1\ntoken: "+kubeconfigMarker+"\n") + secret.Overhead; len(kc) != want {
 		t.Errorf("kubeconfig_enc is %d bytes, want %d", len(kc), want)
 	}
-	// A repo without a password stores NULL, not a sealed empty string.
-	if _, err := s.CreateRepo(t.Context(), store.Repo{ClusterID: "c1", Name: "anon", URL: "https://a"}); err != nil {
-		t.Fatal(err)
+	// A repo without secrets stores NULL, not a sealed empty string.
+	for _, r := range []store.Repo{{ClusterID: "c1", Name: "anon", URL: "https://a"}, {Name: "anon", KeyPEM: []byte{}}} {
+		if _, err := s.CreateRepo(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var null sql.NullString
-	if err := s.db.QueryRow(`SELECT password_enc FROM repos WHERE name = 'anon'`).Scan(&null); err != nil || null.Valid {
-		t.Errorf("password_enc of a repo without password = %v (err %v), want NULL", null, err)
+	for _, table := range []string{"repos", "project_repos"} {
+		var n int
+		err := s.db.QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE name = 'anon' AND password_enc IS NULL
+			AND key_enc IS NULL AND ca_cert IS NULL AND cert IS NULL AND keyring IS NULL`).Scan(&n)
+		if err != nil || n != 1 {
+			t.Errorf("%s: %d rows of a repo without secrets have NULL secret and TLS columns (err %v), want 1", table, n, err)
+		}
 	}
 
 	// Nothing on disk (database, WAL, shared memory) holds the plaintexts, while the non-secret server URL is
@@ -113,11 +164,13 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 			}
 			all = append(all, b...)
 		}
-		if bytes.Contains(all, []byte(kubeconfigMarker)) || bytes.Contains(all, []byte(passwordMarker)) {
+		if containsSecret(all) {
 			t.Errorf("%s: a plaintext secret is in the files %v", when, files)
 		}
-		if !bytes.Contains(all, []byte(serverMarker)) {
-			t.Errorf("%s: the server URL is not in the files %v; the scan is broken", when, files)
+		for _, m := range []string{serverMarker, certMarker, projectCertMarker} {
+			if !bytes.Contains(all, []byte(m)) {
+				t.Errorf("%s: the public value %q is not in the files %v; the scan is broken", when, m, files)
+			}
 		}
 	}
 	scan("while open")
@@ -151,6 +204,72 @@ func TestCiphertextBoundToRow(t *testing.T) {
 	}
 }
 
+// TestRepoCiphertextBoundToRow: a sealed repository secret moved to another row, to the other secret column of
+// its row, or between a cluster repository and a project repository of the same names, does not open.
+func TestRepoCiphertextBoundToRow(t *testing.T) {
+	getRepo := func(s *Store, id string) error { _, err := s.GetRepo(t.Context(), id, "repo"); return err }
+	listRepos := func(s *Store, id string) error { _, err := s.ListRepos(t.Context(), id); return err }
+	getProject := func(s *Store, p string) error { _, err := s.GetProjectRepo(t.Context(), p, "repo"); return err }
+	listProject := func(s *Store, p string) error { _, err := s.ListProjectRepos(t.Context(), p); return err }
+	tests := []struct {
+		name   string
+		update string
+		reads  []func(s *Store, owner string) error
+		owner  string
+	}{
+		{"key of another cluster's repo",
+			`UPDATE repos SET key_enc = (SELECT key_enc FROM repos WHERE cluster_id = 'a') WHERE cluster_id = 'b'`,
+			[]func(*Store, string) error{getRepo, listRepos}, "b"},
+		{"password into the key column",
+			`UPDATE repos SET key_enc = password_enc WHERE cluster_id = 'b'`,
+			[]func(*Store, string) error{getRepo, listRepos}, "b"},
+		{"key into the password column",
+			`UPDATE repos SET password_enc = key_enc WHERE cluster_id = 'b'`,
+			[]func(*Store, string) error{getRepo, listRepos}, "b"},
+		{"password of another project's repo",
+			`UPDATE project_repos SET password_enc = (SELECT password_enc FROM project_repos WHERE project = 'a') WHERE project = 'b'`,
+			[]func(*Store, string) error{getProject, listProject}, "b"},
+		{"key of another project's repo",
+			`UPDATE project_repos SET key_enc = (SELECT key_enc FROM project_repos WHERE project = 'a') WHERE project = 'b'`,
+			[]func(*Store, string) error{getProject, listProject}, "b"},
+		{"project repo key into the password column",
+			`UPDATE project_repos SET password_enc = key_enc WHERE project = 'b'`,
+			[]func(*Store, string) error{getProject, listProject}, "b"},
+		{"cluster repo password into the project repo of the same names",
+			`UPDATE project_repos SET password_enc = (SELECT password_enc FROM repos WHERE cluster_id = 'a') WHERE project = 'a'`,
+			[]func(*Store, string) error{getProject, listProject}, "a"},
+		{"project repo key into the cluster repo of the same names",
+			`UPDATE repos SET key_enc = (SELECT key_enc FROM project_repos WHERE project = 'a') WHERE cluster_id = 'a'`,
+			[]func(*Store, string) error{getRepo, listRepos}, "a"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openAt(t, filepath.Join(t.TempDir(), DBFileName), testBox(t, 1))
+			defer s.Close()
+			seed(t, s, "a")
+			seed(t, s, "b")
+			if res, err := s.db.Exec(tc.update); err != nil {
+				t.Fatal(err)
+			} else if n, _ := res.RowsAffected(); n != 1 {
+				t.Fatalf("the update changed %d rows, want 1", n)
+			}
+			for i, read := range tc.reads {
+				err := read(s, tc.owner)
+				if !errors.Is(err, secret.ErrDecrypt) || !strings.Contains(err.Error(), strconv.Quote(tc.owner)) {
+					t.Errorf("read %d: error = %v, want ErrDecrypt naming %q", i, err, tc.owner)
+				}
+			}
+			// The other rows still open.
+			other := map[string]string{"a": "b", "b": "a"}[tc.owner]
+			for _, read := range []func(*Store, string) error{getRepo, getProject} {
+				if err := read(s, other); err != nil {
+					t.Errorf("an untouched row of %q: %v", other, err)
+				}
+			}
+		})
+	}
+}
+
 func TestWrongKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), DBFileName)
 	s := openAt(t, path, testBox(t, 1))
@@ -165,6 +284,8 @@ func TestWrongKey(t *testing.T) {
 	_, checks["ListClusters"] = s.ListClusters(ctx)
 	_, checks["GetRepo"] = s.GetRepo(ctx, "prod-cluster", "repo")
 	_, checks["ListRepos"] = s.ListRepos(ctx, "prod-cluster")
+	_, checks["GetProjectRepo"] = s.GetProjectRepo(ctx, "prod-cluster", "repo")
+	_, checks["ListProjectRepos"] = s.ListProjectRepos(ctx, "prod-cluster")
 	for name, err := range checks {
 		if !errors.Is(err, secret.ErrDecrypt) {
 			t.Errorf("%s with the wrong key: error = %v, want ErrDecrypt", name, err)
@@ -176,18 +297,22 @@ func TestWrongKey(t *testing.T) {
 				t.Errorf("%s: error %q does not mention %q", name, msg, want)
 			}
 		}
-		if strings.HasPrefix(name, "GetRepo") || strings.HasPrefix(name, "ListRepos") {
-			if !strings.Contains(msg, `"repo"`) {
-				t.Errorf("%s: error %q does not name the repo", name, msg)
-			}
+		if strings.Contains(name, "Repo") && !strings.Contains(msg, `"repo"`) {
+			t.Errorf("%s: error %q does not name the repo", name, msg)
 		}
-		if strings.Contains(msg, kubeconfigMarker) || strings.Contains(msg, passwordMarker) {
+		if strings.Contains(name, "Project") && !strings.Contains(msg, `project "prod-cluster"`) {
+			t.Errorf("%s: error %q does not name the project", name, msg)
+		}
+		if containsSecret([]byte(msg)) {
 			t.Errorf("%s: error %q leaks a secret", name, msg)
 		}
 	}
 	// Operations that need no secret still work, so a user can clean up.
 	if err := s.DeleteRepo(ctx, "prod-cluster", "repo"); err != nil {
 		t.Errorf("DeleteRepo with the wrong key: %v", err)
+	}
+	if err := s.DeleteProjectRepo(ctx, "prod-cluster", "repo"); err != nil {
+		t.Errorf("DeleteProjectRepo with the wrong key: %v", err)
 	}
 	if err := s.DeleteCluster(ctx, "prod-cluster"); err != nil {
 		t.Errorf("DeleteCluster with the wrong key: %v", err)
@@ -218,6 +343,87 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 		}
 		s.Close()
 	}
+}
+
+// legacyDB creates the database at path as a program that knew only the first v migrations left it, holding
+// cluster "c" and its repository "r" (with a password and every column that version has), sealed with box.
+func legacyDB(t *testing.T, path string, v int, box *secret.Box) {
+	t.Helper()
+	ms, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareFile(path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrate.Apply(t.Context(), db, ms[:v], migrate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := box.Seal([]byte(kubeconfigMarker), store.KubeconfigAAD("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := box.Seal([]byte(passwordMarker), store.RepoPasswordAAD("c", "r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, project, created_at, updated_at)
+		VALUES ('c', $1, 'proj', 1000, 2000)`, kc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO repos (cluster_id, name, url, type, username, password_enc, created_at, updated_at)
+		VALUES ('c', 'r', 'oci://reg.example/charts', 'oci', 'robot', $1, 3000, 4000)`, pw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrationFromVersion2: repositories stored before 0003 keep every field, read with the new columns at
+// their defaults, and take the new fields on update.
+func TestMigrationFromVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DBFileName)
+	box := testBox(t, 1)
+	legacyDB(t, path, 2, box)
+	s := openAt(t, path, box)
+	defer s.Close()
+	want := store.Repo{ClusterID: "c", Name: "r", URL: "oci://reg.example/charts", Type: store.RepoTypeOCI,
+		Username: "robot", Password: []byte(passwordMarker), CreatedAt: fromMicro(3000), UpdatedAt: fromMicro(4000)}
+	got, err := s.GetRepo(t.Context(), "c", "r")
+	if err != nil {
+		t.Fatalf("GetRepo after the migration: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("GetRepo after the migration = %+v, want %+v", got, want)
+	}
+	list, err := s.ListRepos(t.Context(), "c")
+	if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], want) {
+		t.Errorf("ListRepos after the migration = %+v, %v; want [%+v]", list, err, want)
+	}
+	if list, err := s.ListProjectRepos(t.Context(), "proj"); err != nil || len(list) != 0 {
+		t.Errorf("ListProjectRepos after the migration = %d repos, %v; want none", len(list), err)
+	}
+	upd := want
+	upd.ExtID, upd.KeyPEM, upd.CACert, upd.PlainHTTP = "ext", []byte(keyMarker), []byte("ca"), true
+	if _, err := s.UpdateRepo(t.Context(), upd); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetRepo(t.Context(), "c", "r")
+	if err != nil || got.ExtID != "ext" || string(got.KeyPEM) != keyMarker || string(got.CACert) != "ca" ||
+		!got.PlainHTTP || string(got.Password) != passwordMarker || !got.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("GetRepo after updating a migrated repo = %+v, %v", got, err)
+	}
+	if _, err := s.CreateRepo(t.Context(), store.Repo{Project: "proj", Name: "r", Password: []byte("p")}); err != nil {
+		t.Errorf("CreateRepo of a project repo after the migration: %v", err)
+	}
+	var v int
+	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != 3 {
+		t.Errorf("schema version after the migration = %d, %v; want 3", v, err)
+	}
+	checkIntegrity(t, s.db)
 }
 
 func TestRefusesNewerSchema(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,14 +35,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClusterLargeKubeconfig", testClusterLargeKubeconfig},
 		{"InvalidArguments", testInvalidArguments},
 		{"RepoRoundTrip", testRepoRoundTrip},
+		{"RepoFlags", testRepoFlags},
 		{"RepoCreateErrors", testRepoCreateErrors},
 		{"RepoNotFound", testRepoNotFound},
 		{"RepoUpdate", testRepoUpdate},
 		{"RepoListOrdered", testRepoListOrdered},
 		{"RepoPerCluster", testRepoPerCluster},
-		{"RepoPasswords", testRepoPasswords},
+		{"RepoSecrets", testRepoSecrets},
 		{"RepoCopies", testRepoCopies},
 		{"RepoDelete", testRepoDelete},
+		{"RepoInvalidText", testRepoInvalidText},
+		{"ProjectRepoIsolation", testProjectRepoIsolation},
+		{"ProjectRepoErrors", testProjectRepoErrors},
 		{"DeleteClusterCascades", testDeleteClusterCascades},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -76,14 +81,54 @@ func sampleCluster(id string) store.Cluster {
 	}
 }
 
+// sampleRepo returns a cluster repository with every field set, each to a value that names the field and the
+// repository, so that a column mix-up shows.
 func sampleRepo(clusterID, name string) store.Repo {
 	return store.Repo{
-		ClusterID: clusterID,
-		Name:      name,
-		URL:       "https://charts.example/" + name,
-		Type:      store.RepoTypeHTTP,
-		Username:  "user-" + name,
-		Password:  []byte("pw-" + name),
+		ClusterID:          clusterID,
+		Name:               name,
+		ExtID:              "ext-" + name,
+		URL:                "https://charts.example/" + name,
+		Type:               store.RepoTypeHTTP,
+		Username:           "user-" + name,
+		Password:           []byte("pw-" + name),
+		CACert:             pemBlock("CERTIFICATE", "ca-"+name),
+		CertPEM:            pemBlock("CERTIFICATE", "client-cert-"+name),
+		KeyPEM:             pemBlock("PRIVATE KEY", "client-key-"+name),
+		Keyring:            append([]byte{0x99, 0x00, 0x0d, 0x04}, "keyring-"+name...),
+		InsecureSkipVerify: true,
+		PlainHTTP:          true,
+	}
+}
+
+// sampleProjectRepo returns a project repository with every field set; its values also name the project.
+func sampleProjectRepo(project, name string) store.Repo {
+	r := sampleRepo("", name)
+	r.Project = project
+	id := project + "/" + name
+	r.ExtID = "ext-" + id
+	r.URL = "https://projects.example/" + id
+	r.Password = []byte("ppw-" + id)
+	r.KeyPEM = pemBlock("PRIVATE KEY", "project-key-"+id)
+	r.CACert = pemBlock("CERTIFICATE", "project-ca-"+id)
+	return r
+}
+
+func pemBlock(typ, body string) []byte {
+	return []byte("-----BEGIN " + typ + "-----\n" + body + "\n-----END " + typ + "-----\n")
+}
+
+// repoBlobs returns pointers to the byte-slice fields of r, by name.
+func repoBlobs(r *store.Repo) []struct {
+	name string
+	p    *[]byte
+} {
+	return []struct {
+		name string
+		p    *[]byte
+	}{
+		{"Password", &r.Password}, {"CACert", &r.CACert}, {"CertPEM", &r.CertPEM}, {"KeyPEM", &r.KeyPEM},
+		{"Keyring", &r.Keyring},
 	}
 }
 
@@ -122,18 +167,28 @@ func fmtCluster(c store.Cluster) string {
 		c.CreatedAt.Format(time.RFC3339Nano), c.UpdatedAt.Format(time.RFC3339Nano))
 }
 
+// sameRepo compares every field; times by instant.
 func sameRepo(t *testing.T, what string, got, want store.Repo) {
 	t.Helper()
-	if got.ClusterID != want.ClusterID || got.Name != want.Name || got.URL != want.URL || got.Type != want.Type ||
-		got.Username != want.Username || !bytes.Equal(got.Password, want.Password) ||
-		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+	same := got.ClusterID == want.ClusterID && got.Project == want.Project && got.Name == want.Name &&
+		got.ExtID == want.ExtID && got.URL == want.URL && got.Type == want.Type && got.Username == want.Username &&
+		got.InsecureSkipVerify == want.InsecureSkipVerify && got.PassCredentials == want.PassCredentials &&
+		got.PlainHTTP == want.PlainHTTP && got.CreatedAt.Equal(want.CreatedAt) && got.UpdatedAt.Equal(want.UpdatedAt)
+	gb, wb := repoBlobs(&got), repoBlobs(&want)
+	for i := range gb {
+		same = same && bytes.Equal(*gb[i].p, *wb[i].p)
+	}
+	if !same {
 		t.Errorf("%s:\n got %s\nwant %s", what, fmtRepo(got), fmtRepo(want))
 	}
 }
 
 func fmtRepo(r store.Repo) string {
-	return fmt.Sprintf("{ClusterID:%q Name:%q URL:%q Type:%q Username:%q Password:%q Created:%s Updated:%s}",
-		r.ClusterID, r.Name, r.URL, r.Type, r.Username, r.Password,
+	return fmt.Sprintf("{ClusterID:%q Project:%q Name:%q ExtID:%q URL:%q Type:%q Username:%q Password:%q "+
+		"CACert:%q CertPEM:%q KeyPEM:%q Keyring:%q InsecureSkipVerify:%v PassCredentials:%v PlainHTTP:%v "+
+		"Created:%s Updated:%s}",
+		r.ClusterID, r.Project, r.Name, r.ExtID, r.URL, r.Type, r.Username, r.Password,
+		r.CACert, r.CertPEM, r.KeyPEM, r.Keyring, r.InsecureSkipVerify, r.PassCredentials, r.PlainHTTP,
 		r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano))
 }
 
@@ -470,8 +525,11 @@ func testInvalidArguments(t *testing.T, s store.Store) {
 	wantErr(t, "ListRepos empty id", err, store.ErrInvalid)
 	_, err = s.CreateRepo(ctx(t), sampleRepo("ok", ""))
 	wantErr(t, "CreateRepo empty name", err, store.ErrInvalid, "repo name")
-	_, err = s.CreateRepo(ctx(t), sampleRepo("", "r"))
-	wantErr(t, "CreateRepo empty cluster id", err, store.ErrInvalid, "cluster id")
+	_, err = s.CreateRepo(ctx(t), sampleRepo("a\xffb", "r"))
+	wantErr(t, "CreateRepo invalid utf8 cluster id", err, store.ErrInvalid, "cluster id")
+	_, err = s.GetRepo(ctx(t), "", "r")
+	wantErr(t, "GetRepo empty cluster id", err, store.ErrInvalid, "cluster id")
+	wantErr(t, "DeleteRepo empty cluster id", s.DeleteRepo(ctx(t), "", "r"), store.ErrInvalid, "cluster id")
 	r := sampleRepo("ok", "r")
 	r.URL = "https://x\x00"
 	_, err = s.CreateRepo(ctx(t), r)
@@ -487,34 +545,515 @@ func testInvalidArguments(t *testing.T, s store.Store) {
 	}
 }
 
-func testRepoRoundTrip(t *testing.T, s store.Store) {
-	mustCreateCluster(t, s, sampleCluster("c"))
-	in := sampleRepo("c", "bitnami")
-	in.Type = store.RepoTypeOCI
-	before := time.Now()
-	created := mustCreateRepo(t, s, in)
-	after := time.Now()
-	checkTimes(t, "CreatedAt", created.CreatedAt, before, after)
-	want := in
-	want.CreatedAt, want.UpdatedAt = created.CreatedAt, created.CreatedAt
-	sameRepo(t, "CreateRepo result", created, want)
-	got, err := s.GetRepo(ctx(t), "c", "bitnami")
-	if err != nil {
-		t.Fatalf("GetRepo: %v", err)
-	}
-	sameRepo(t, "GetRepo", got, want)
-	list, err := s.ListRepos(ctx(t), "c")
-	if err != nil || len(list) != 1 {
-		t.Fatalf("ListRepos = %d repos, %v; want 1", len(list), err)
-	}
-	sameRepo(t, "ListRepos[0]", list[0], want)
+// repoOwner reaches the repositories of one cluster or one project through a Store, so that one test covers
+// both kinds.
+type repoOwner struct {
+	name   string                       // for subtest names and messages
+	key    func(name string) store.Repo // a repository with only its key fields set
+	sample func(name string) store.Repo // a repository with every field set
+	get    func(ctx context.Context, s store.Store, name string) (store.Repo, error)
+	list   func(ctx context.Context, s store.Store) ([]store.Repo, error)
+	del    func(ctx context.Context, s store.Store, name string) error
+}
 
-	def := mustCreateRepo(t, s, store.Repo{ClusterID: "c", Name: "plain", URL: "https://p"})
-	if def.Type != store.RepoTypeHTTP || def.Password != nil || def.Username != "" {
-		t.Errorf("defaults: %s", fmtRepo(def))
+func clusterOwner(id string) repoOwner {
+	return repoOwner{
+		name:   fmt.Sprintf("cluster %q", id),
+		key:    func(n string) store.Repo { return store.Repo{ClusterID: id, Name: n} },
+		sample: func(n string) store.Repo { return sampleRepo(id, n) },
+		get:    func(ctx context.Context, s store.Store, n string) (store.Repo, error) { return s.GetRepo(ctx, id, n) },
+		list:   func(ctx context.Context, s store.Store) ([]store.Repo, error) { return s.ListRepos(ctx, id) },
+		del:    func(ctx context.Context, s store.Store, n string) error { return s.DeleteRepo(ctx, id, n) },
 	}
-	got, _ = s.GetRepo(ctx(t), "c", "plain")
-	sameRepo(t, "GetRepo with defaults", got, def)
+}
+
+func projectOwner(project string) repoOwner {
+	return repoOwner{
+		name:   fmt.Sprintf("project %q", project),
+		key:    func(n string) store.Repo { return store.Repo{Project: project, Name: n} },
+		sample: func(n string) store.Repo { return sampleProjectRepo(project, n) },
+		get: func(ctx context.Context, s store.Store, n string) (store.Repo, error) {
+			return s.GetProjectRepo(ctx, project, n)
+		},
+		list: func(ctx context.Context, s store.Store) ([]store.Repo, error) {
+			return s.ListProjectRepos(ctx, project)
+		},
+		del: func(ctx context.Context, s store.Store, n string) error { return s.DeleteProjectRepo(ctx, project, n) },
+	}
+}
+
+// forEachOwner runs fn, in one store, for the repositories of cluster "c", of project "p" and of the default
+// project "". The owners' repositories must not see each other, so each subtest also checks isolation.
+func forEachOwner(t *testing.T, s store.Store, fn func(t *testing.T, o repoOwner)) {
+	mustCreateCluster(t, s, sampleCluster("c"))
+	for _, o := range []repoOwner{clusterOwner("c"), projectOwner("p"), projectOwner("")} {
+		t.Run(o.name, func(t *testing.T) { fn(t, o) })
+	}
+}
+
+func testRepoRoundTrip(t *testing.T, s store.Store) {
+	forEachOwner(t, s, func(t *testing.T, o repoOwner) {
+		in := o.sample("bitnami")
+		in.Type = store.RepoTypeOCI
+		in.PassCredentials = true
+		before := time.Now()
+		created := mustCreateRepo(t, s, in)
+		after := time.Now()
+		checkTimes(t, "CreatedAt", created.CreatedAt, before, after)
+		want := in
+		want.CreatedAt, want.UpdatedAt = created.CreatedAt, created.CreatedAt
+		sameRepo(t, "CreateRepo result", created, want)
+		got, err := o.get(ctx(t), s, "bitnami")
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		sameRepo(t, "get", got, want)
+		list, err := o.list(ctx(t), s)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list = %d repos, %v; want 1", len(list), err)
+		}
+		sameRepo(t, "list[0]", list[0], want)
+
+		bare := o.key("plain")
+		bare.URL = "https://p"
+		def := mustCreateRepo(t, s, bare)
+		if def.Type != store.RepoTypeHTTP || def.Username != "" || def.ExtID != "" ||
+			def.InsecureSkipVerify || def.PassCredentials || def.PlainHTTP {
+			t.Errorf("defaults: %s", fmtRepo(def))
+		}
+		for _, b := range repoBlobs(&def) {
+			if *b.p != nil {
+				t.Errorf("defaults: %s = %q, want nil", b.name, *b.p)
+			}
+		}
+		got, _ = o.get(ctx(t), s, "plain")
+		sameRepo(t, "get with defaults", got, def)
+		for _, b := range repoBlobs(&got) {
+			if *b.p != nil {
+				t.Errorf("get with defaults: %s = %q, want nil", b.name, *b.p)
+			}
+		}
+	})
+}
+
+// testRepoFlags stores every combination of the three flags, so that swapped columns show.
+func testRepoFlags(t *testing.T, s store.Store) {
+	forEachOwner(t, s, func(t *testing.T, o repoOwner) {
+		for bits := range 8 {
+			r := o.sample(fmt.Sprintf("f%d", bits))
+			r.InsecureSkipVerify, r.PassCredentials, r.PlainHTTP = bits&1 != 0, bits&2 != 0, bits&4 != 0
+			mustCreateRepo(t, s, r)
+		}
+		list, err := o.list(ctx(t), s)
+		if err != nil || len(list) != 8 {
+			t.Fatalf("list = %d repos, %v; want 8", len(list), err)
+		}
+		for bits, r := range list {
+			want := [3]bool{bits&1 != 0, bits&2 != 0, bits&4 != 0}
+			if got := [3]bool{r.InsecureSkipVerify, r.PassCredentials, r.PlainHTTP}; got != want || r.Name != fmt.Sprintf("f%d", bits) {
+				t.Errorf("list[%d] = %s: flags %v, want %v", bits, r.Name, got, want)
+			}
+			got, err := o.get(ctx(t), s, r.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameRepo(t, "get "+r.Name, got, r)
+		}
+	})
+}
+
+func testRepoUpdate(t *testing.T, s store.Store) {
+	forEachOwner(t, s, func(t *testing.T, o repoOwner) {
+		created := mustCreateRepo(t, s, o.sample("r"))
+		other := mustCreateRepo(t, s, o.sample("other"))
+		time.Sleep(2 * time.Millisecond) // so that the update's timestamp differs
+		upd := o.key("r")
+		upd.ExtID = "ext-new"
+		upd.URL = "oci://reg.example/charts"
+		upd.Type = store.RepoTypeOCI
+		upd.Username = "robot"
+		upd.Password = []byte("new-secret")
+		upd.CACert = pemBlock("CERTIFICATE", "new-ca")
+		upd.CertPEM = pemBlock("CERTIFICATE", "new-cert")
+		upd.KeyPEM = pemBlock("PRIVATE KEY", "new-key")
+		upd.Keyring = []byte("new-keyring")
+		upd.InsecureSkipVerify, upd.PassCredentials, upd.PlainHTTP = false, true, false // sample: true, false, true
+		upd.CreatedAt = time.Unix(5, 0)                                                 // ignored
+		before := time.Now()
+		got, err := s.UpdateRepo(ctx(t), upd)
+		after := time.Now()
+		if err != nil {
+			t.Fatalf("UpdateRepo: %v", err)
+		}
+		checkTimes(t, "UpdatedAt", got.UpdatedAt, before, after)
+		if !got.CreatedAt.Equal(created.CreatedAt) || !got.UpdatedAt.After(created.UpdatedAt) {
+			t.Errorf("timestamps after update: created %s (was %s), updated %s (was %s)",
+				got.CreatedAt, created.CreatedAt, got.UpdatedAt, created.UpdatedAt)
+		}
+		want := upd
+		want.CreatedAt, want.UpdatedAt = created.CreatedAt, got.UpdatedAt
+		sameRepo(t, "UpdateRepo result", got, want)
+		fetched, _ := o.get(ctx(t), s, "r")
+		sameRepo(t, "get after update", fetched, want)
+		untouched, _ := o.get(ctx(t), s, "other")
+		sameRepo(t, "another repo of the same owner after update", untouched, other)
+
+		// Clearing every optional field, and defaulting the type.
+		bare := o.key("r")
+		bare.URL = "https://x"
+		cleared, err := s.UpdateRepo(ctx(t), bare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetched, _ = o.get(ctx(t), s, "r")
+		if fetched.Username != "" || fetched.ExtID != "" || fetched.Type != store.RepoTypeHTTP ||
+			fetched.InsecureSkipVerify || fetched.PassCredentials || fetched.PlainHTTP {
+			t.Errorf("after clearing update get = %s", fmtRepo(fetched))
+		}
+		for _, b := range repoBlobs(&fetched) {
+			if *b.p != nil {
+				t.Errorf("after clearing update %s = %q, want nil", b.name, *b.p)
+			}
+		}
+		sameRepo(t, "cleared result vs get", cleared, fetched)
+	})
+}
+
+func testRepoListOrdered(t *testing.T, s store.Store) {
+	forEachOwner(t, s, func(t *testing.T, o repoOwner) {
+		list, err := o.list(ctx(t), s)
+		if err != nil {
+			t.Fatalf("list without repos: %v", err)
+		}
+		if list == nil || len(list) != 0 {
+			t.Errorf("list without repos = %#v, want an empty non-nil slice", list)
+		}
+		names := []string{"stable", "bitnami", "Z", "a", "a-b", "ab", "a_b", "0", "é"}
+		shuffled := append([]string(nil), names...)
+		rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		for _, n := range shuffled {
+			mustCreateRepo(t, s, o.sample(n))
+		}
+		list, err = o.list(ctx(t), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range list {
+			got = append(got, r.Name)
+			want := o.sample(r.Name)
+			want.CreatedAt, want.UpdatedAt = r.CreatedAt, r.UpdatedAt
+			sameRepo(t, "list entry", r, want)
+		}
+		want := append([]string(nil), names...)
+		sort.Strings(want)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("list order = %q, want %q", got, want)
+		}
+
+		// Deleting one repository removes it alone from the list.
+		if err := o.del(ctx(t), s, "a"); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		wantErr(t, "second delete", o.del(ctx(t), s, "a"), store.ErrNotFound, `"a"`)
+		_, err = o.get(ctx(t), s, "a")
+		wantErr(t, "get after delete", err, store.ErrNotFound, `"a"`)
+		list, err = o.list(ctx(t), s)
+		if err != nil || len(list) != len(names)-1 {
+			t.Fatalf("list after delete = %d repos, %v; want %d", len(list), err, len(names)-1)
+		}
+		for _, r := range list {
+			if r.Name == "a" {
+				t.Error("list after delete still has the deleted repo")
+			}
+		}
+	})
+}
+
+// testRepoSecrets covers nil, empty and binary values of every byte field; the secret ones (Password, KeyPEM)
+// are sealed, and nil (or empty) means none and reads back as nil.
+func testRepoSecrets(t *testing.T, s store.Store) {
+	forEachOwner(t, s, func(t *testing.T, o repoOwner) {
+		tests := []struct {
+			name string
+			v    []byte
+			want []byte
+		}{
+			{"nil", nil, nil},
+			{"empty", []byte{}, nil},
+			{"ascii", []byte("s3cr3t"), []byte("s3cr3t")},
+			{"binary with nul", []byte{0, 1, 0, 255}, []byte{0, 1, 0, 255}},
+			{"long", bytes.Repeat([]byte("p"), 10000), bytes.Repeat([]byte("p"), 10000)},
+		}
+		for _, tc := range tests {
+			r := o.sample(tc.name)
+			for i, b := range repoBlobs(&r) {
+				*b.p = tag(i, tc.v)
+			}
+			mustCreateRepo(t, s, r)
+			got, err := o.get(ctx(t), s, tc.name)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			for i, b := range repoBlobs(&got) {
+				want := tag(i, tc.want)
+				if !bytes.Equal(*b.p, want) || (want == nil) != (*b.p == nil) {
+					t.Errorf("%s: %s = %q (nil %v), want %q", tc.name, b.name, *b.p, *b.p == nil, want)
+				}
+			}
+		}
+	})
+}
+
+// tag prefixes a non-empty v with a digit, so that each field gets its own value; an empty v is returned as is.
+func tag(i int, v []byte) []byte {
+	if len(v) == 0 {
+		return v
+	}
+	return append([]byte{byte('0' + i)}, v...)
+}
+
+func testRepoCopies(t *testing.T, s store.Store) {
+	// Clone copies every byte field.
+	in := sampleProjectRepo("p", "r")
+	clone := in.Clone()
+	for _, b := range repoBlobs(&clone) {
+		(*b.p)[0] ^= 0xFF
+	}
+	sameRepo(t, "original after mutating its Clone", in, sampleProjectRepo("p", "r"))
+
+	forEachOwner(t, s, func(t *testing.T, o repoOwner) {
+		flip := func(r *store.Repo) {
+			for _, b := range repoBlobs(r) {
+				(*b.p)[0] ^= 0xFF
+			}
+		}
+		check := func(how string) {
+			t.Helper()
+			got, err := o.get(ctx(t), s, "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := o.sample("r")
+			want.CreatedAt, want.UpdatedAt = got.CreatedAt, got.UpdatedAt
+			sameRepo(t, "stored repo after mutating "+how, got, want)
+		}
+		in := o.sample("r")
+		created := mustCreateRepo(t, s, in)
+		flip(&in) // the caller reuses its buffers
+		flip(&created)
+		check("the caller's and the created slices")
+		got, _ := o.get(ctx(t), s, "r")
+		flip(&got)
+		list, _ := o.list(ctx(t), s)
+		flip(&list[0])
+		check("returned slices")
+		upd := o.sample("r")
+		updated, err := s.UpdateRepo(ctx(t), upd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flip(&upd)
+		flip(&updated)
+		check("an update's slices")
+	})
+}
+
+// testRepoInvalidText: keys and text fields that portable SQL cannot hold are refused with ErrInvalid, and
+// nothing is stored.
+func testRepoInvalidText(t *testing.T, s store.Store) {
+	mustCreateCluster(t, s, sampleCluster("c"))
+	mut := func(r store.Repo, f func(*store.Repo)) store.Repo { f(&r); return r }
+	cr, pr := sampleRepo("c", "r"), sampleProjectRepo("p", "r")
+	tests := []struct {
+		name string
+		r    store.Repo
+		want string
+	}{
+		{"cluster: nul in cluster id", mut(cr, func(r *store.Repo) { r.ClusterID = "c\x00" }), "cluster id"},
+		{"cluster: invalid utf8 cluster id", mut(cr, func(r *store.Repo) { r.ClusterID = "c\xff" }), "cluster id"},
+		{"cluster: empty name", mut(cr, func(r *store.Repo) { r.Name = "" }), "repo name"},
+		{"cluster: nul in ext id", mut(cr, func(r *store.Repo) { r.ExtID = "x\x00" }), "ext id"},
+		{"cluster: invalid utf8 ext id", mut(cr, func(r *store.Repo) { r.ExtID = "\xc3" }), "ext id"},
+		{"cluster: nul in url", mut(cr, func(r *store.Repo) { r.URL = "https://x\x00" }), "url"},
+		{"project: nul in project", mut(pr, func(r *store.Repo) { r.Project = "p\x00" }), "project"},
+		{"project: invalid utf8 project", mut(pr, func(r *store.Repo) { r.Project = "\xff" }), "project"},
+		{"project: empty name", mut(pr, func(r *store.Repo) { r.Name = "" }), "repo name"},
+		{"project: nul in name", mut(pr, func(r *store.Repo) { r.Name = "r\x00" }), "repo name"},
+		{"project: nul in ext id", mut(pr, func(r *store.Repo) { r.ExtID = "x\x00" }), "ext id"},
+		{"project: invalid utf8 ext id", mut(pr, func(r *store.Repo) { r.ExtID = "\xff" }), "ext id"},
+		{"project: invalid utf8 url", mut(pr, func(r *store.Repo) { r.URL = "\xc3" }), "url"},
+		{"project: nul in type", mut(pr, func(r *store.Repo) { r.Type = "\x00" }), "type"},
+		{"project: nul in username", mut(pr, func(r *store.Repo) { r.Username = "u\x00" }), "username"},
+	}
+	for _, tc := range tests {
+		_, err := s.CreateRepo(ctx(t), tc.r)
+		wantErr(t, "CreateRepo "+tc.name, err, store.ErrInvalid, tc.want)
+		_, err = s.UpdateRepo(ctx(t), tc.r)
+		wantErr(t, "UpdateRepo "+tc.name, err, store.ErrInvalid, tc.want)
+	}
+	for _, k := range [][2]string{{"p", ""}, {"\xff", "r"}, {"p\x00", "r"}, {"p", "r\x00"}} {
+		_, err := s.GetProjectRepo(ctx(t), k[0], k[1])
+		wantErr(t, fmt.Sprintf("GetProjectRepo(%q, %q)", k[0], k[1]), err, store.ErrInvalid)
+		err = s.DeleteProjectRepo(ctx(t), k[0], k[1])
+		wantErr(t, fmt.Sprintf("DeleteProjectRepo(%q, %q)", k[0], k[1]), err, store.ErrInvalid)
+	}
+	for _, p := range []string{"\xff", "a\x00b"} {
+		_, err := s.ListProjectRepos(ctx(t), p)
+		wantErr(t, fmt.Sprintf("ListProjectRepos(%q)", p), err, store.ErrInvalid, "project")
+	}
+	for _, o := range []repoOwner{clusterOwner("c"), projectOwner("p"), projectOwner("")} {
+		if list, err := o.list(ctx(t), s); err != nil || len(list) != 0 {
+			t.Errorf("invalid creates left %d repos on %s (%v), want 0", len(list), o.name, err)
+		}
+	}
+}
+
+// testProjectRepoIsolation: a repository belongs to exactly one cluster or project, whatever the names.
+func testProjectRepoIsolation(t *testing.T, s store.Store) {
+	mustCreateCluster(t, s, sampleCluster("p")) // a cluster named like a project
+	projects := []string{"", "p", "P", "p/q", "p ", `"p"`}
+	want := map[string]store.Repo{}
+	for _, p := range projects {
+		created := mustCreateRepo(t, s, sampleProjectRepo(p, "stable"))
+		if created.ClusterID != "" || created.Project != p {
+			t.Errorf("CreateRepo of a project repo returned %s", fmtRepo(created))
+		}
+		want[p] = created
+	}
+	clusterRepo := mustCreateRepo(t, s, sampleRepo("p", "stable"))
+	check := func(when string) {
+		t.Helper()
+		for p, w := range want {
+			got, err := s.GetProjectRepo(ctx(t), p, "stable")
+			if err != nil {
+				t.Errorf("%s: GetProjectRepo(%q): %v", when, p, err)
+				continue
+			}
+			sameRepo(t, fmt.Sprintf("%s: GetProjectRepo(%q)", when, p), got, w)
+			if list, err := s.ListProjectRepos(ctx(t), p); err != nil || len(list) != 1 {
+				t.Errorf("%s: ListProjectRepos(%q) = %d repos, %v; want 1", when, p, len(list), err)
+			} else {
+				sameRepo(t, fmt.Sprintf("%s: ListProjectRepos(%q)[0]", when, p), list[0], w)
+			}
+		}
+		if clusterRepo.Name == "" {
+			if _, err := s.GetRepo(ctx(t), "p", "stable"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: GetRepo of the deleted cluster repo: %v, want ErrNotFound", when, err)
+			}
+			if list, err := s.ListRepos(ctx(t), "p"); err != nil || len(list) != 0 {
+				t.Errorf("%s: ListRepos = %d repos, %v; want 0", when, len(list), err)
+			}
+			return
+		}
+		got, err := s.GetRepo(ctx(t), "p", "stable")
+		if err != nil {
+			t.Errorf("%s: GetRepo: %v", when, err)
+		}
+		sameRepo(t, when+": GetRepo", got, clusterRepo)
+		if list, err := s.ListRepos(ctx(t), "p"); err != nil || len(list) != 1 {
+			t.Errorf("%s: ListRepos = %d repos, %v; want 1", when, len(list), err)
+		}
+	}
+	check("after creates")
+
+	// The Project of a cluster repository is ignored and stored as "".
+	withProject := sampleRepo("p", "with-project")
+	withProject.Project = "p"
+	created := mustCreateRepo(t, s, withProject)
+	if created.Project != "" || created.ClusterID != "p" {
+		t.Errorf("CreateRepo of a cluster repo with a Project returned %s", fmtRepo(created))
+	}
+	if got, err := s.GetRepo(ctx(t), "p", "with-project"); err != nil || got.Project != "" {
+		t.Errorf("GetRepo of a cluster repo created with a Project: %s, %v", fmtRepo(got), err)
+	}
+	if _, err := s.GetProjectRepo(ctx(t), "p", "with-project"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a cluster repo created with a Project shows in the project: %v", err)
+	}
+	withProject.URL = "https://updated"
+	if updated, err := s.UpdateRepo(ctx(t), withProject); err != nil || updated.Project != "" {
+		t.Errorf("UpdateRepo of a cluster repo with a Project: %s, %v", fmtRepo(updated), err)
+	}
+	if err := s.DeleteRepo(ctx(t), "p", "with-project"); err != nil {
+		t.Fatal(err)
+	}
+	check("after a cluster repo with a Project came and went")
+
+	// Updating one repository leaves its namesakes alone.
+	upd := sampleProjectRepo("p", "stable")
+	upd.URL = "https://changed"
+	upd.Password = []byte("changed")
+	updated, err := s.UpdateRepo(ctx(t), upd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want["p"] = updated
+	check("after updating project p's repo")
+
+	// Deleting one leaves its namesakes alone.
+	if err := s.DeleteRepo(ctx(t), "p", "stable"); err != nil {
+		t.Fatal(err)
+	}
+	clusterRepo = store.Repo{}
+	check("after deleting the cluster's repo")
+	for _, p := range []string{"p", ""} {
+		if err := s.DeleteProjectRepo(ctx(t), p, "stable"); err != nil {
+			t.Fatalf("DeleteProjectRepo(%q): %v", p, err)
+		}
+		if _, err := s.GetProjectRepo(ctx(t), p, "stable"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetProjectRepo(%q) after delete: %v, want ErrNotFound", p, err)
+		}
+		if list, err := s.ListProjectRepos(ctx(t), p); err != nil || list == nil || len(list) != 0 {
+			t.Errorf("ListProjectRepos(%q) after delete = %#v, %v; want an empty non-nil slice", p, list, err)
+		}
+		delete(want, p)
+		check(fmt.Sprintf("after deleting project %q's repo", p))
+	}
+}
+
+func testProjectRepoErrors(t *testing.T, s store.Store) {
+	// A project repository needs no cluster: the store is empty.
+	orig := mustCreateRepo(t, s, sampleProjectRepo("p", "r"))
+	dup := sampleProjectRepo("p", "r")
+	dup.URL = "https://other"
+	dup.Password = []byte("other")
+	_, err := s.CreateRepo(ctx(t), dup)
+	wantErr(t, "duplicate CreateRepo", err, store.ErrExists, `"r"`, `"p"`)
+	got, err := s.GetProjectRepo(ctx(t), "p", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRepo(t, "repo after a refused duplicate", got, orig)
+
+	for _, k := range [][2]string{{"p", "absent"}, {"other", "r"}, {"", "r"}, {"P", "r"}, {"p", "R"}} {
+		what := fmt.Sprintf("(%q, %q)", k[0], k[1])
+		_, err := s.GetProjectRepo(ctx(t), k[0], k[1])
+		wantErr(t, "GetProjectRepo"+what, err, store.ErrNotFound, strconv.Quote(k[1]))
+		_, err = s.UpdateRepo(ctx(t), sampleProjectRepo(k[0], k[1]))
+		wantErr(t, "UpdateRepo"+what, err, store.ErrNotFound, strconv.Quote(k[1]))
+		wantErr(t, "DeleteProjectRepo"+what, s.DeleteProjectRepo(ctx(t), k[0], k[1]), store.ErrNotFound,
+			strconv.Quote(k[1]))
+		if _, err := s.GetProjectRepo(ctx(t), k[0], k[1]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UpdateRepo%s of a missing repo created it", what)
+		}
+	}
+	// A cluster with the project's name does not make its repositories the project's, nor the reverse.
+	_, err = s.GetRepo(ctx(t), "p", "r")
+	wantErr(t, "GetRepo of a project repo", err, store.ErrNotFound)
+	wantErr(t, "DeleteRepo of a project repo", s.DeleteRepo(ctx(t), "p", "r"), store.ErrNotFound)
+	_, err = s.UpdateRepo(ctx(t), sampleRepo("p", "r"))
+	wantErr(t, "UpdateRepo of a project repo as a cluster repo", err, store.ErrNotFound)
+
+	list, err := s.ListProjectRepos(ctx(t), "unknown")
+	if err != nil || list == nil || len(list) != 0 {
+		t.Errorf("ListProjectRepos of an unknown project = %#v, %v; want an empty non-nil slice", list, err)
+	}
+
+	if err := s.DeleteProjectRepo(ctx(t), "p", "r"); err != nil {
+		t.Fatalf("DeleteProjectRepo: %v", err)
+	}
+	wantErr(t, "second DeleteProjectRepo", s.DeleteProjectRepo(ctx(t), "p", "r"), store.ErrNotFound)
+	mustCreateRepo(t, s, sampleProjectRepo("p", "r")) // the name can be reused
 }
 
 func testRepoCreateErrors(t *testing.T, s store.Store) {
@@ -556,71 +1095,6 @@ func testRepoNotFound(t *testing.T, s store.Store) {
 	}
 }
 
-func testRepoUpdate(t *testing.T, s store.Store) {
-	mustCreateCluster(t, s, sampleCluster("c"))
-	created := mustCreateRepo(t, s, sampleRepo("c", "r"))
-	time.Sleep(2 * time.Millisecond)
-	upd := store.Repo{ClusterID: "c", Name: "r", URL: "oci://reg.example/charts", Type: store.RepoTypeOCI,
-		Username: "robot", Password: []byte("new-secret"), CreatedAt: time.Unix(5, 0)}
-	got, err := s.UpdateRepo(ctx(t), upd)
-	if err != nil {
-		t.Fatalf("UpdateRepo: %v", err)
-	}
-	if !got.CreatedAt.Equal(created.CreatedAt) || !got.UpdatedAt.After(created.UpdatedAt) {
-		t.Errorf("timestamps after update: created %s (was %s), updated %s (was %s)",
-			got.CreatedAt, created.CreatedAt, got.UpdatedAt, created.UpdatedAt)
-	}
-	want := upd
-	want.CreatedAt, want.UpdatedAt = created.CreatedAt, got.UpdatedAt
-	sameRepo(t, "UpdateRepo result", got, want)
-	fetched, _ := s.GetRepo(ctx(t), "c", "r")
-	sameRepo(t, "GetRepo after update", fetched, want)
-
-	// Removing the password and defaulting the type.
-	cleared, err := s.UpdateRepo(ctx(t), store.Repo{ClusterID: "c", Name: "r", URL: "https://x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetched, _ = s.GetRepo(ctx(t), "c", "r")
-	if fetched.Password != nil || fetched.Username != "" || fetched.Type != store.RepoTypeHTTP {
-		t.Errorf("after clearing update GetRepo = %s", fmtRepo(fetched))
-	}
-	sameRepo(t, "cleared result vs GetRepo", cleared, fetched)
-}
-
-func testRepoListOrdered(t *testing.T, s store.Store) {
-	mustCreateCluster(t, s, sampleCluster("c"))
-	list, err := s.ListRepos(ctx(t), "c")
-	if err != nil {
-		t.Fatalf("ListRepos on a cluster without repos: %v", err)
-	}
-	if list == nil || len(list) != 0 {
-		t.Errorf("ListRepos on a cluster without repos = %#v, want an empty non-nil slice", list)
-	}
-	names := []string{"stable", "bitnami", "Z", "a", "a-b", "ab", "a_b", "0"}
-	shuffled := append([]string(nil), names...)
-	rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	for _, n := range shuffled {
-		mustCreateRepo(t, s, sampleRepo("c", n))
-	}
-	list, err = s.ListRepos(ctx(t), "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range list {
-		got = append(got, r.Name)
-		if r.ClusterID != "c" || r.URL != sampleRepo("c", r.Name).URL || string(r.Password) != "pw-"+r.Name {
-			t.Errorf("ListRepos entry %s does not match what was stored", fmtRepo(r))
-		}
-	}
-	want := append([]string(nil), names...)
-	sort.Strings(want)
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("ListRepos order = %q, want %q", got, want)
-	}
-}
-
 func testRepoPerCluster(t *testing.T, s store.Store) {
 	mustCreateCluster(t, s, sampleCluster("c1"))
 	mustCreateCluster(t, s, sampleCluster("c2"))
@@ -659,52 +1133,6 @@ func testRepoPerCluster(t *testing.T, s store.Store) {
 	}
 }
 
-func testRepoPasswords(t *testing.T, s store.Store) {
-	mustCreateCluster(t, s, sampleCluster("c"))
-	tests := []struct {
-		name string
-		pw   []byte
-		want []byte
-	}{
-		{"nil", nil, nil},
-		{"empty", []byte{}, nil},
-		{"ascii", []byte("s3cr3t"), []byte("s3cr3t")},
-		{"binary with nul", []byte{0, 1, 0, 255}, []byte{0, 1, 0, 255}},
-		{"long", bytes.Repeat([]byte("p"), 10000), bytes.Repeat([]byte("p"), 10000)},
-	}
-	for _, tc := range tests {
-		r := sampleRepo("c", tc.name)
-		r.Password = tc.pw
-		mustCreateRepo(t, s, r)
-		got, err := s.GetRepo(ctx(t), "c", tc.name)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if !bytes.Equal(got.Password, tc.want) || (tc.want == nil) != (got.Password == nil) {
-			t.Errorf("%s: password = %q (nil %v), want %q", tc.name, got.Password, got.Password == nil, tc.want)
-		}
-	}
-}
-
-func testRepoCopies(t *testing.T, s store.Store) {
-	mustCreateCluster(t, s, sampleCluster("c"))
-	in := sampleRepo("c", "r")
-	created := mustCreateRepo(t, s, in)
-	in.Password[0] ^= 0xFF
-	created.Password[1] ^= 0xFF
-	got, _ := s.GetRepo(ctx(t), "c", "r")
-	if string(got.Password) != "pw-r" {
-		t.Fatalf("stored password changed through a caller's slice: %q", got.Password)
-	}
-	got.Password[0] ^= 0xFF
-	list, _ := s.ListRepos(ctx(t), "c")
-	list[0].Password[1] ^= 0xFF
-	again, _ := s.GetRepo(ctx(t), "c", "r")
-	if string(again.Password) != "pw-r" {
-		t.Fatalf("stored password changed through a returned slice: %q", again.Password)
-	}
-}
-
 func testRepoDelete(t *testing.T, s store.Store) {
 	mustCreateCluster(t, s, sampleCluster("c"))
 	mustCreateRepo(t, s, sampleRepo("c", "a"))
@@ -732,8 +1160,24 @@ func testDeleteClusterCascades(t *testing.T, s store.Store) {
 		mustCreateRepo(t, s, sampleRepo("c", n))
 	}
 	mustCreateRepo(t, s, sampleRepo("other", "r1"))
+	// Project repositories, even of the cluster's project or named like it, are not the cluster's.
+	var projectRepos []store.Repo
+	for _, p := range []string{sampleCluster("c").Project, "", "c"} {
+		projectRepos = append(projectRepos, mustCreateRepo(t, s, sampleProjectRepo(p, "r1")))
+	}
 	if err := s.DeleteCluster(ctx(t), "c"); err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range projectRepos {
+		got, err := s.GetProjectRepo(ctx(t), want.Project, "r1")
+		if err != nil {
+			t.Errorf("DeleteCluster removed project %q's repo: %v", want.Project, err)
+			continue
+		}
+		sameRepo(t, "project repo after DeleteCluster", got, want)
+		if l, err := s.ListProjectRepos(ctx(t), want.Project); err != nil || len(l) != 1 {
+			t.Errorf("ListProjectRepos(%q) after DeleteCluster = %d repos, %v; want 1", want.Project, len(l), err)
+		}
 	}
 	_, err := s.GetRepo(ctx(t), "c", "r1")
 	wantErr(t, "GetRepo after cluster delete", err, store.ErrNotFound)
@@ -754,6 +1198,8 @@ func testDeleteClusterCascades(t *testing.T, s store.Store) {
 
 func testCanceledContext(t *testing.T, s store.Store) {
 	mustCreateCluster(t, s, sampleCluster("c"))
+	mustCreateRepo(t, s, sampleRepo("c", "r"))
+	projectRepo := mustCreateRepo(t, s, sampleProjectRepo("p", "r"))
 	cctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	calls := map[string]func() error{
@@ -763,7 +1209,21 @@ func testCanceledContext(t *testing.T, s store.Store) {
 		"ListClusters":  func() error { _, err := s.ListClusters(cctx); return err },
 		"DeleteCluster": func() error { return s.DeleteCluster(cctx, "c") },
 		"CreateRepo":    func() error { _, err := s.CreateRepo(cctx, sampleRepo("c", "r")); return err },
+		"UpdateRepo":    func() error { _, err := s.UpdateRepo(cctx, sampleRepo("c", "r")); return err },
+		"GetRepo":       func() error { _, err := s.GetRepo(cctx, "c", "r"); return err },
 		"ListRepos":     func() error { _, err := s.ListRepos(cctx, "c"); return err },
+		"DeleteRepo":    func() error { return s.DeleteRepo(cctx, "c", "r") },
+		"CreateRepo of a project": func() error {
+			_, err := s.CreateRepo(cctx, sampleProjectRepo("p", "new"))
+			return err
+		},
+		"UpdateRepo of a project": func() error {
+			_, err := s.UpdateRepo(cctx, sampleProjectRepo("p", "r"))
+			return err
+		},
+		"GetProjectRepo":    func() error { _, err := s.GetProjectRepo(cctx, "p", "r"); return err },
+		"ListProjectRepos":  func() error { _, err := s.ListProjectRepos(cctx, "p"); return err },
+		"DeleteProjectRepo": func() error { return s.DeleteProjectRepo(cctx, "p", "r") },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
@@ -775,6 +1235,14 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	}
 	if _, err := s.GetCluster(ctx(t), "n"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("canceled CreateCluster stored the cluster: %v", err)
+	}
+	if got, err := s.GetProjectRepo(ctx(t), "p", "r"); err != nil {
+		t.Errorf("project repo gone after canceled calls: %v", err)
+	} else {
+		sameRepo(t, "project repo after canceled calls", got, projectRepo)
+	}
+	if _, err := s.GetProjectRepo(ctx(t), "p", "new"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("canceled CreateRepo stored the project repo: %v", err)
 	}
 }
 
@@ -863,24 +1331,26 @@ func testConcurrentCreateSameID(t *testing.T, s store.Store) {
 	if ok != 1 {
 		t.Errorf("%d concurrent creates of one id succeeded, want exactly 1", ok)
 	}
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.CreateRepo(ctx(t), sampleRepo("same", "r"))
-			results <- err
-		}()
-	}
-	wg.Wait()
-	ok = 0
-	for range n {
-		if err := <-results; err == nil {
-			ok++
-		} else if !errors.Is(err, store.ErrExists) {
-			t.Errorf("concurrent CreateRepo: unexpected error %v", err)
+	for _, r := range []store.Repo{sampleRepo("same", "r"), sampleProjectRepo("same", "r")} {
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.CreateRepo(ctx(t), r)
+				results <- err
+			}()
 		}
-	}
-	if ok != 1 {
-		t.Errorf("%d concurrent creates of one repo succeeded, want exactly 1", ok)
+		wg.Wait()
+		ok = 0
+		for range n {
+			if err := <-results; err == nil {
+				ok++
+			} else if !errors.Is(err, store.ErrExists) {
+				t.Errorf("concurrent CreateRepo %s: unexpected error %v", fmtRepo(r), err)
+			}
+		}
+		if ok != 1 {
+			t.Errorf("%d concurrent creates of one repo succeeded (project %v), want exactly 1", ok, r.IsProject())
+		}
 	}
 }

@@ -1,0 +1,187 @@
+package chartsafe
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// CheckYAML refuses YAML whose aliases would expand it beyond maxNodes nodes
+// in one document (a "billion laughs" document: a few hundred bytes whose
+// nested aliases stand for billions of nodes). maxNodes <= 0 means
+// DefaultMaxYAMLNodes. name only labels the error, which wraps ErrHostile.
+//
+// Every document of the stream is parsed into a node tree, which does not
+// expand aliases, and counted: each node counts one, each alias counts as
+// the expanded size of its anchor's value, memoised per anchor, so counting
+// costs time linear in the document however large the expansion. An anchor
+// whose value contains an alias to itself is rejected too (it never ends).
+// YAML that does not parse is left to Helm, which reports it; if the stream
+// has a syntax error, the documents between "---" lines are also checked one
+// by one, as Helm's values loader parses them.
+//
+// Nesting depth is bounded by the parser, which refuses more than 10000
+// levels of block indentation or flow collections, so counting cannot
+// exhaust the stack. Parsing allocates in proportion to the input, up to
+// about 120 bytes per input byte for dense flow collections ("[0,0,0...]"):
+// callers bound the input, as CheckArchive does with MaxFileSize.
+func CheckYAML(name string, data []byte, maxNodes int) error {
+	return checkYAML(name, data, maxNodes)
+}
+
+// nodesPerByte bounds how many nodes the parser makes per input byte (plus
+// alwaysNodes): denser input than "{a,b,c}" or "[:,:]" does not exist. The
+// fuzz test checks it.
+const (
+	nodesPerByte = 2
+	alwaysNodes  = 8
+)
+
+func checkYAML(name string, data []byte, maxNodes int) error {
+	if maxNodes <= 0 {
+		maxNodes = DefaultMaxYAMLNodes
+	}
+	// Without '*' there is no alias, and a document small enough cannot
+	// hold maxNodes nodes: skip parsing.
+	if bytes.IndexByte(data, '*') < 0 && int64(len(data)) <= (int64(maxNodes)-alwaysNodes)/nodesPerByte {
+		return nil
+	}
+	complete, err := checkStream(name, data, maxNodes)
+	if err != nil || complete {
+		return err
+	}
+	docs := splitDocuments(data)
+	if len(docs) < 2 {
+		return nil
+	}
+	for _, doc := range docs {
+		if _, err := checkStream(name, doc, maxNodes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkStream checks the documents of a YAML stream up to the first that
+// does not parse; complete reports whether the whole stream parsed.
+func checkStream(name string, data []byte, maxNodes int) (complete bool, err error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		if err := decode(dec, &doc); err != nil {
+			return errors.Is(err, io.EOF), nil
+		}
+		c := counter{max: int64(maxNodes)}
+		if _, err := c.size(&doc); err != nil {
+			switch {
+			case errors.Is(err, errTooMany):
+				return false, hostile("%s: YAML alias expansion exceeds %d nodes", name, maxNodes)
+			case errors.Is(err, errAliasLoop):
+				return false, hostile("%s: YAML anchor %q contains an alias to itself", name, c.loop)
+			}
+			return false, err
+		}
+	}
+}
+
+// decode decodes the next document, turning a parser panic (a parser bug)
+// into an error rather than a crash.
+func decode(dec *yaml.Decoder, doc *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("YAML parser panicked: %v", r)
+		}
+	}()
+	return dec.Decode(doc)
+}
+
+// splitDocuments splits a YAML stream before each line that starts a
+// document ("---" alone or followed by a space), like Helm's values loader.
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	start := 0
+	for i := 0; i < len(data); {
+		if i > start && isDocumentStart(data[i:]) {
+			docs = append(docs, data[start:i])
+			start = i
+		}
+		nl := bytes.IndexByte(data[i:], '\n')
+		if nl < 0 {
+			break
+		}
+		i += nl + 1
+	}
+	return append(docs, data[start:])
+}
+
+// isDocumentStart reports whether line starts with a document marker.
+func isDocumentStart(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("---")) {
+		return false
+	}
+	return len(line) == 3 || bytes.IndexByte([]byte(" \t\r\n"), line[3]) >= 0
+}
+
+var (
+	errTooMany   = errors.New("too many nodes")
+	errAliasLoop = errors.New("alias loop")
+)
+
+// counter counts the nodes of a document with its aliases expanded.
+type counter struct {
+	max    int64
+	memo   map[*yaml.Node]int64 // expanded size of each anchored node counted
+	active map[*yaml.Node]bool  // anchored nodes being counted (loop check)
+	loop   string               // the anchor of a loop found
+}
+
+// size returns how many nodes n stands for with every alias below it
+// expanded, or errTooMany as soon as that is over max. Only anchored nodes
+// are memoised: aliases can only point at those.
+func (c *counter) size(n *yaml.Node) (int64, error) {
+	if n == nil {
+		return 0, nil
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return 1, nil
+		}
+		return c.size(n.Alias)
+	}
+	if n.Anchor != "" {
+		if s, ok := c.memo[n]; ok {
+			return s, nil
+		}
+		if c.active[n] {
+			c.loop = n.Anchor
+			return 0, errAliasLoop
+		}
+		if c.active == nil {
+			c.active = map[*yaml.Node]bool{}
+			c.memo = map[*yaml.Node]int64{}
+		}
+		c.active[n] = true
+		defer delete(c.active, n)
+	}
+	total := int64(1)
+	for _, child := range n.Content {
+		s, err := c.size(child)
+		if err != nil {
+			return 0, err
+		}
+		if s > c.max-total {
+			return 0, errTooMany
+		}
+		total += s
+	}
+	if total > c.max {
+		return 0, errTooMany
+	}
+	if n.Anchor != "" {
+		c.memo[n] = total
+	}
+	return total, nil
+}
