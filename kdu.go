@@ -115,6 +115,9 @@ const registrationTTL = 2 * time.Second
 
 // Open opens (creating it if needed) the embedded store in the data directory and returns a Manager over it.
 func Open(ctx context.Context, opts Options) (*Manager, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	if opts.DataDir == "" {
 		dir, err := sqlite.DefaultDataDir()
 		if err != nil {
@@ -136,6 +139,25 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	m := New(st, opts)
 	m.ownsStore = true
 	return m, nil
+}
+
+// Validate checks the options that can be wrong: the stable repository URL and the keyring. Open calls it;
+// callers of New should.
+func (o Options) Validate() error {
+	if o.StableRepoURL != "" {
+		if err := (RepoSpec{Name: StableRepoName, URL: o.StableRepoURL}).validateURL(); err != nil {
+			return invalid("stableRepoURL", err)
+		}
+	}
+	if len(o.Keyring) > 0 {
+		if _, err := helm.ParseKeyring(o.Keyring); err != nil {
+			return invalid("keyring", err)
+		}
+	}
+	if o.IndexRefresh < 0 {
+		return invalidf("indexRefresh", "must not be negative, got %s", o.IndexRefresh)
+	}
+	return nil
 }
 
 // New returns a Manager over an existing store. Close does not close the store.

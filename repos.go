@@ -105,6 +105,14 @@ func validateRepoName(name string) error {
 	return nil
 }
 
+// validateURL checks the URL against the type (given, or taken from the URL's scheme).
+func (spec RepoSpec) validateURL() error {
+	if strings.HasPrefix(strings.ToLower(spec.URL), "oci://") {
+		return checkOCIRepoURL(spec.URL)
+	}
+	return checkRepoURL(spec.URL)
+}
+
 // record validates a spec and returns the store record it describes (without scope). Field names in errors are
 // prefixed with prefix (such as "repos[2].").
 func (spec RepoSpec) record(prefix string) (store.Repo, error) {

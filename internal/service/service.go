@@ -53,6 +53,13 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxRunning bounds the operations this replica runs at once (default 16).
 	MaxRunning int
+	// StableRepoURL is every cluster's default "stable" repository; "" means none.
+	StableRepoURL string
+	// KeyringFile holds the PGP public keys that verified charts may be signed with (for repositories without
+	// a keyring of their own).
+	KeyringFile string
+	// IndexRefresh is how long a repository index is used before it is downloaded again (default 10 min).
+	IndexRefresh time.Duration
 	Version    string
 	Logger     *slog.Logger
 	// OnListen, if set, is called with the bound address once the server accepts connections.
@@ -123,7 +130,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer tracing.shutdown()
 
-	mgr := kdu.New(st, kdu.Options{DataDir: o.DataDir, WatchCache: true, RemoteChartsOnly: true, Logger: log})
+	mopts := kdu.Options{DataDir: o.DataDir, WatchCache: true, RemoteChartsOnly: true, Logger: log,
+		StableRepoURL: o.StableRepoURL, IndexRefresh: o.IndexRefresh}
+	if o.KeyringFile != "" {
+		if mopts.Keyring, err = os.ReadFile(o.KeyringFile); err != nil {
+			return fmt.Errorf("--keyring: %w", err)
+		}
+	}
+	if err := mopts.Validate(); err != nil {
+		return err
+	}
+	mgr := kdu.New(st, mopts)
 	defer mgr.Close()
 	metrics := server.NewMetrics()
 	targets, err := newTargets(ctx, o, metrics, log)
