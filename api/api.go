@@ -64,7 +64,9 @@ type Operation struct {
 // Error is the body of every error response, under "error", and the error of a failed operation.
 type Error struct {
 	// Code is a stable machine-readable code: invalid, unauthorized, forbidden, not_found, exists, busy,
-	// pending, conflict, unsupported, unreachable, timeout, cancelled, interrupted, too_large, internal.
+	// pending, conflict, unsupported, unreachable, timeout, cancelled, interrupted, too_large, internal,
+	// verification_failed (a chart asked to be verified does not verify), repo_unauthorized (a chart repository
+	// refused kdu's credentials), repo_unreachable (a chart repository could not be reached).
 	Code string `json:"code"`
 	// Message says what went wrong, for people.
 	Message string `json:"message"`

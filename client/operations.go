@@ -215,6 +215,7 @@ func (c *Client) Install(ctx context.Context, cluster string, o kdu.InstallOptio
 	if o.Namespace != "" {
 		ns = o.Namespace
 	}
+	src.Verify = o.Verify
 	req := api.InstallRequest{Name: o.Name, ChartSource: src, Namespace: ns, CreateNamespace: &o.CreateNamespace,
 		Description: o.Description, Values: values(o.Values), Wait: wait(o.Wait)}
 	return c.run(ctx, http.MethodPost, cluster, "", req, o.Progress)
@@ -241,6 +242,7 @@ func (c *Client) Upgrade(ctx context.Context, t kdu.Target, o kdu.UpgradeOptions
 	} else {
 		src.Version = o.Version
 	}
+	src.Verify = o.Verify // without a chart, the server refuses it: the deployed chart is not verified again
 	path, q, err := kduPath(t)
 	if err != nil {
 		return nil, err

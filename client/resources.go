@@ -84,22 +84,22 @@ func (c *Client) RemoveCluster(ctx context.Context, ref string, opts kdu.RemoveO
 	return err
 }
 
-// AddRepo adds a chart repository to a cluster.
+// AddRepo adds a chart repository or OCI registry to a cluster. The spec is sent whole, secrets included (over
+// the connection only: the server stores them encrypted and never returns them).
 func (c *Client) AddRepo(ctx context.Context, cluster string, spec kdu.RepoSpec) (*kdu.Repo, error) {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
 		return nil, err
 	}
 	var out kdu.Repo
-	_, err = c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos", body: api.RepoRequest{
-		Name: spec.Name, URL: spec.URL, Username: spec.Username, Password: spec.Password}}, &out)
+	_, err = c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos", body: api.RepoRequestOf(spec)}, &out)
 	if err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-// Repos lists a cluster's repositories.
+// Repos lists the repositories a cluster resolves against: its own, its project's, then the default stable one.
 func (c *Client) Repos(ctx context.Context, cluster string) ([]kdu.Repo, error) {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
@@ -110,7 +110,7 @@ func (c *Client) Repos(ctx context.Context, cluster string) ([]kdu.Repo, error) 
 	return out.Items, err
 }
 
-// RemoveRepo removes a repository.
+// RemoveRepo removes a repository of a cluster.
 func (c *Client) RemoveRepo(ctx context.Context, cluster, name string) error {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
@@ -120,7 +120,7 @@ func (c *Client) RemoveRepo(ctx context.Context, cluster, name string) error {
 	return err
 }
 
-// UpdateRepos refreshes repository indexes (all, or those named).
+// UpdateRepos refreshes the indexes of a cluster's repositories (all, or those named).
 func (c *Client) UpdateRepos(ctx context.Context, cluster string, names ...string) ([]kdu.RepoUpdate, error) {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
@@ -128,6 +128,81 @@ func (c *Client) UpdateRepos(ctx context.Context, cluster string, names ...strin
 	}
 	var out api.List[kdu.RepoUpdate]
 	_, err = c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos:update", body: api.RepoUpdateRequest{Names: names}}, &out)
+	return out.Items, err
+}
+
+// SyncRepos makes a cluster's own repositories exactly the desired list and reports what changed (see
+// kdu.Manager.SyncRepos). An empty list removes them all.
+func (c *Client) SyncRepos(ctx context.Context, cluster string, desired []kdu.RepoSpec) (*kdu.RepoSync, error) {
+	id, _, err := clusterPath(cluster)
+	if err != nil {
+		return nil, err
+	}
+	req := api.RepoSyncRequest{Repos: make([]api.RepoRequest, len(desired))}
+	for i, spec := range desired {
+		req.Repos[i] = api.RepoRequestOf(spec)
+	}
+	var out kdu.RepoSync
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos:sync", body: req}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// projectPath returns the API path of a project: "" (the default project) is "-".
+func projectPath(project string) (string, error) {
+	if project == "" {
+		return "/v1/projects/-", nil
+	}
+	if err := naming.ValidateProject(project); err != nil {
+		return "", &kdu.FieldError{Field: "project", Reason: err.Error(), Err: err}
+	}
+	return "/v1/projects/" + project, nil
+}
+
+// AddProjectRepo adds a chart repository or OCI registry to a project ("" is the default project): every
+// cluster of the project resolves against it.
+func (c *Client) AddProjectRepo(ctx context.Context, project string, spec kdu.RepoSpec) (*kdu.Repo, error) {
+	p, err := projectPath(project)
+	if err != nil {
+		return nil, err
+	}
+	var out kdu.Repo
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: p + "/repos", body: api.RepoRequestOf(spec)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ProjectRepos lists a project's repositories.
+func (c *Client) ProjectRepos(ctx context.Context, project string) ([]kdu.Repo, error) {
+	p, err := projectPath(project)
+	if err != nil {
+		return nil, err
+	}
+	var out api.List[kdu.Repo]
+	_, err = c.do(ctx, request{method: http.MethodGet, path: p + "/repos"}, &out)
+	return out.Items, err
+}
+
+// RemoveProjectRepo removes a repository of a project.
+func (c *Client) RemoveProjectRepo(ctx context.Context, project, name string) error {
+	p, err := projectPath(project)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, request{method: http.MethodDelete, path: p + "/repos/" + name}, nil)
+	return err
+}
+
+// UpdateProjectRepos refreshes the indexes of a project's repositories (all, or those named).
+func (c *Client) UpdateProjectRepos(ctx context.Context, project string, names ...string) ([]kdu.RepoUpdate, error) {
+	p, err := projectPath(project)
+	if err != nil {
+		return nil, err
+	}
+	var out api.List[kdu.RepoUpdate]
+	_, err = c.do(ctx, request{method: http.MethodPost, path: p + "/repos:update", body: api.RepoUpdateRequest{Names: names}}, &out)
 	return out.Items, err
 }
 
@@ -244,6 +319,7 @@ func (c *Client) ShowChart(ctx context.Context, opts kdu.ShowOptions) (*kdu.Char
 	if err != nil {
 		return nil, err
 	}
+	src.Verify = opts.Verify
 	req := api.ShowRequest{ChartSource: src}
 	if opts.Cluster != "" {
 		if req.Cluster, _, err = clusterPath(opts.Cluster); err != nil {

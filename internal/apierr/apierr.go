@@ -27,12 +27,18 @@ const (
 	CodeHasReleases  = "has_releases"
 	CodeUnsupported  = "unsupported"
 	CodeUnreachable  = "unreachable"
-	CodeTimeout      = "timeout"
-	CodeCancelled    = "cancelled"
-	CodeInterrupted  = "interrupted"
-	CodeTooLarge     = "too_large"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	// CodeRepoUnauthorized: a chart repository or registry refused kdu's credentials (kdu.ErrRepoAuth).
+	CodeRepoUnauthorized = "repo_unauthorized"
+	// CodeRepoUnreachable: a chart repository or registry could not be reached, or failed (kdu.ErrRepoUnreachable).
+	CodeRepoUnreachable = "repo_unreachable"
+	// CodeVerificationFailed: a chart asked to be verified did not verify (kdu.ErrVerification).
+	CodeVerificationFailed = "verification_failed"
+	CodeTimeout            = "timeout"
+	CodeCancelled          = "cancelled"
+	CodeInterrupted        = "interrupted"
+	CodeTooLarge           = "too_large"
+	CodeUnavailable        = "unavailable"
+	CodeInternal           = "internal"
 )
 
 // Error is an error that already knows its API code and HTTP status: the service's own errors (auth, body
@@ -70,6 +76,13 @@ func From(err error) (int, api.Error) {
 	switch {
 	case errors.As(err, &fe):
 		return http.StatusUnprocessableEntity, api.Error{Code: CodeInvalid, Message: msg, Field: fe.Field}
+	// Chart source failures come before the generic sentinels: their causes may be wrapped in those too.
+	case errors.Is(err, kdu.ErrVerification):
+		return http.StatusUnprocessableEntity, api.Error{Code: CodeVerificationFailed, Message: msg}
+	case errors.Is(err, kdu.ErrRepoAuth):
+		return http.StatusBadGateway, api.Error{Code: CodeRepoUnauthorized, Message: msg}
+	case errors.Is(err, kdu.ErrRepoUnreachable):
+		return http.StatusBadGateway, api.Error{Code: CodeRepoUnreachable, Message: msg}
 	case errors.Is(err, kdu.ErrInvalid):
 		return http.StatusUnprocessableEntity, api.Error{Code: CodeInvalid, Message: msg}
 	case errors.Is(err, store.ErrInvalid):
@@ -120,6 +133,12 @@ func Sentinel(code string) error {
 		return kdu.ErrUnsupported
 	case CodeUnreachable:
 		return kdu.ErrUnreachable
+	case CodeRepoUnauthorized:
+		return kdu.ErrRepoAuth
+	case CodeRepoUnreachable:
+		return kdu.ErrRepoUnreachable
+	case CodeVerificationFailed:
+		return kdu.ErrVerification
 	case CodeTimeout:
 		return kdu.ErrTimeout
 	case CodeCancelled:

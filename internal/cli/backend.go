@@ -4,10 +4,11 @@ import (
 	"context"
 
 	"github.com/kdu-io/kdu"
+	"github.com/kdu-io/kdu/client"
 )
 
-// Backend is what the CLI drives: the library (local mode) or, later, a kdu server through its API client.
-// *kdu.Manager implements it.
+// Backend is what the CLI drives: the library (local mode) or a kdu server through its API client.
+// *kdu.Manager and *client.Client implement it.
 type Backend interface {
 	AddCluster(ctx context.Context, spec kdu.ClusterSpec) (*kdu.Cluster, error)
 	Clusters(ctx context.Context) ([]kdu.Cluster, error)
@@ -19,6 +20,11 @@ type Backend interface {
 	Repos(ctx context.Context, cluster string) ([]kdu.Repo, error)
 	RemoveRepo(ctx context.Context, cluster, name string) error
 	UpdateRepos(ctx context.Context, cluster string, names ...string) ([]kdu.RepoUpdate, error)
+	SyncRepos(ctx context.Context, cluster string, desired []kdu.RepoSpec) (*kdu.RepoSync, error)
+	AddProjectRepo(ctx context.Context, project string, spec kdu.RepoSpec) (*kdu.Repo, error)
+	ProjectRepos(ctx context.Context, project string) ([]kdu.Repo, error)
+	RemoveProjectRepo(ctx context.Context, project, name string) error
+	UpdateProjectRepos(ctx context.Context, project string, names ...string) ([]kdu.RepoUpdate, error)
 
 	Install(ctx context.Context, cluster string, opts kdu.InstallOptions) (*kdu.Release, error)
 	Upgrade(ctx context.Context, t kdu.Target, opts kdu.UpgradeOptions) (*kdu.Release, error)
@@ -36,4 +42,7 @@ type Backend interface {
 	Close() error
 }
 
-var _ Backend = (*kdu.Manager)(nil)
+var (
+	_ Backend = (*kdu.Manager)(nil)
+	_ Backend = (*client.Client)(nil)
+)

@@ -69,6 +69,9 @@ func (w *waitFlags) opts(fn kdu.ProgressFunc) kdu.Wait {
 	return kdu.Wait{Wait: w.wait, Atomic: w.atomic, Timeout: w.timeout, Progress: fn}
 }
 
+// verifyUsage describes --verify.
+const verifyUsage = "refuse a chart that does not verify: a provenance file signed by a key of the repository's keyring, or for OCI a digest (@sha256:…) or signed provenance"
+
 // chartArg makes an existing local path absolute (so ../charts/x works) and leaves references alone.
 func chartArg(s string) string {
 	if strings.Contains(s, "://") {
@@ -86,13 +89,14 @@ func (a *app) installCmd() *cobra.Command {
 	var vf valueFlags
 	var wf waitFlags
 	var version, repoURL, description string
-	var createNS bool
+	var createNS, verify bool
 	cmd := &cobra.Command{
 		Use:   "install [NAME] CHART",
 		Short: "Install a chart as a new release",
-		Long: `Install a chart. CHART is repo/chart[:version] (a repository registered on the cluster),
-a chart directory, a .tgz file or an https URL of one. Without NAME, a name is generated from
-the chart reference and checked unique on the cluster.`,
+		Long: `Install a chart. CHART is repo/chart[:version] (a repository registered on the cluster or
+its project), oci://host/path/chart[:version|@sha256:digest], a chart directory, a .tgz file or
+an https URL of one. --verify refuses a chart that does not verify. Without NAME, a name is
+generated from the chart reference and checked unique on the cluster.`,
 		Args: rangeArgs(1, 2, "[NAME] CHART"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, chart := "", args[0]
@@ -109,7 +113,7 @@ the chart reference and checked unique on the cluster.`,
 			}
 			fn, done := a.progressFunc()
 			rel, err := b.Install(cmd.Context(), c, kdu.InstallOptions{
-				Name: name, Chart: chartArg(chart), Version: version, RepoURL: repoURL, Namespace: a.namespace,
+				Name: name, Chart: chartArg(chart), Version: version, RepoURL: repoURL, Verify: verify, Namespace: a.namespace,
 				CreateNamespace: createNS, Values: vals, Description: description, Wait: wf.opts(fn),
 			})
 			done()
@@ -125,6 +129,7 @@ the chart reference and checked unique on the cluster.`,
 	cmd.Flags().StringVar(&repoURL, "repo", "", "chart repository URL to find a bare chart name in")
 	cmd.Flags().StringVar(&description, "description", "", "description recorded with the revision")
 	cmd.Flags().BoolVar(&createNS, "create-namespace", true, "create the namespace if it does not exist")
+	cmd.Flags().BoolVar(&verify, "verify", false, verifyUsage)
 	return cmd
 }
 
@@ -132,7 +137,7 @@ func (a *app) upgradeCmd() *cobra.Command {
 	var vf valueFlags
 	var wf waitFlags
 	var version, repoURL, description string
-	var reset, resetThenReuse, reuse, forceConflicts bool
+	var reset, resetThenReuse, reuse, forceConflicts, verify bool
 	cmd := &cobra.Command{
 		Use:   "upgrade NAME [CHART]",
 		Short: "Upgrade a release (to a new chart, or its current chart with new values)",
@@ -168,7 +173,7 @@ func (a *app) upgradeCmd() *cobra.Command {
 			}
 			fn, done := a.progressFunc()
 			rel, err := b.Upgrade(cmd.Context(), t, kdu.UpgradeOptions{
-				Chart: chart, Version: version, RepoURL: repoURL, Values: vals, ValuesMode: mode,
+				Chart: chart, Version: version, RepoURL: repoURL, Verify: verify, Values: vals, ValuesMode: mode,
 				ForceConflicts: forceConflicts, Description: description, Wait: wf.opts(fn),
 			})
 			done()
@@ -191,6 +196,7 @@ func (a *app) upgradeCmd() *cobra.Command {
 	f.BoolVar(&reset, "reset-values", false, "use only the chart's defaults and the new values")
 	f.BoolVar(&resetThenReuse, "reset-then-reuse-values", false, "use the new chart's defaults, then the current values, then the new ones")
 	f.BoolVar(&forceConflicts, "force-conflicts", false, "take over fields owned by other field managers (server-side apply conflicts)")
+	f.BoolVar(&verify, "verify", false, verifyUsage+" (needs CHART)")
 	return cmd
 }
 

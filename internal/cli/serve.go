@@ -71,6 +71,9 @@ Without --token-file the API is open, which is allowed on a loopback address onl
 	f.DurationVar(&o.Lease, "lease", envDuration("KDU_LEASE", 30*time.Second), "how long a replica's claim on an operation lasts without renewal [KDU_LEASE]")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", envDuration("KDU_SHUTDOWN_TIMEOUT", time.Minute), "on SIGTERM, how long running operations may finish before they are interrupted [KDU_SHUTDOWN_TIMEOUT]")
 	f.IntVar(&o.MaxRunning, "max-running", 16, "operations this replica runs at once")
+	f.StringVar(&o.StableRepoURL, "stable-repo-url", os.Getenv("KDU_STABLE_REPO_URL"), "every cluster's default \"stable\" chart repository [KDU_STABLE_REPO_URL]; default none")
+	f.StringVar(&o.KeyringFile, "keyring", os.Getenv("KDU_KEYRING"), "PGP public keys that verified charts may be signed with, for repositories without a keyring [KDU_KEYRING]")
+	f.DurationVar(&o.IndexRefresh, "index-refresh", envDuration("KDU_INDEX_REFRESH", 10*time.Minute), "how long a downloaded repository index is used before it is refreshed [KDU_INDEX_REFRESH]")
 	f.StringVar(&logFormat, "log-format", envOr("KDU_LOG_FORMAT", "json"), "log format: json or text [KDU_LOG_FORMAT]")
 	f.StringVar(&logLevel, "log-level", envOr("KDU_LOG_LEVEL", "info"), "log level: debug, info, warn, error [KDU_LOG_LEVEL]")
 	return cmd

@@ -22,31 +22,8 @@ func TestCLIThroughServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	url := startServer(t, "tokens:\n  - name: cli\n    sha256: "+hash+"\n    projects: [cli]\n")
 	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens.yaml")
-	writeFile(t, tokens, []byte("tokens:\n  - name: cli\n    sha256: "+hash+"\n    projects: [cli]\n"))
-	addr := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- service.Run(ctx, service.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), TokenFile: tokens,
-			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), OnListen: func(a string) { addr <- a }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service: %v", err)
-		}
-	})
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a
-	case err := <-done:
-		t.Fatalf("service: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("service did not start")
-	}
 
 	// Without a token: refused with a clear message.
 	t.Setenv("KDU_SERVER", url)
@@ -121,4 +98,35 @@ func TestCLIThroughServer(t *testing.T) {
 	// Operations need a server.
 	t.Setenv("KDU_SERVER", "")
 	c.fails(ExitInvalid, "kdu server", "operation", "list")
+}
+
+// startServer runs a kdu service on a loopback port with the given token file until the test ends, and returns
+// its URL.
+func startServer(t *testing.T, tokenFile string) string {
+	t.Helper()
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.yaml")
+	writeFile(t, tokens, []byte(tokenFile))
+	addr := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, service.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), TokenFile: tokens,
+			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), OnListen: func(a string) { addr <- a }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("service: %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case err := <-done:
+		t.Fatalf("service: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("service did not start")
+	}
+	return ""
 }

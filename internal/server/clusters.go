@@ -190,64 +190,6 @@ func (s *Server) deleteCluster(c *call) error {
 	return nil
 }
 
-func (s *Server) listRepos(c *call) error {
-	id, err := c.clusterID()
-	if err != nil {
-		return err
-	}
-	rs, err := s.cfg.Manager.Repos(c.r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.json(http.StatusOK, api.List[kdu.Repo]{Items: nonNil(rs)})
-}
-
-func (s *Server) addRepo(c *call) error {
-	id, err := c.clusterID()
-	if err != nil {
-		return err
-	}
-	var req api.RepoRequest
-	if err := c.decode(&req); err != nil {
-		return err
-	}
-	r, err := s.cfg.Manager.AddRepo(c.r.Context(), id, kdu.RepoSpec{Name: req.Name, URL: req.URL, Username: req.Username, Password: req.Password})
-	if err != nil {
-		return err
-	}
-	c.w.Header().Set("Location", "/v1/clusters/"+id+"/repos/"+r.Name)
-	return c.json(http.StatusCreated, r)
-}
-
-func (s *Server) removeRepo(c *call) error {
-	id, err := c.clusterID()
-	if err != nil {
-		return err
-	}
-	if err := s.cfg.Manager.RemoveRepo(c.r.Context(), id, c.params["repo"]); err != nil {
-		return err
-	}
-	c.status = http.StatusNoContent
-	c.w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) updateRepos(c *call) error {
-	id, err := c.clusterID()
-	if err != nil {
-		return err
-	}
-	var req api.RepoUpdateRequest
-	if err := c.decode(&req); err != nil {
-		return err
-	}
-	res, err := s.cfg.Manager.UpdateRepos(c.r.Context(), id, req.Names...)
-	if err != nil {
-		return err
-	}
-	return c.json(http.StatusOK, api.List[kdu.RepoUpdate]{Items: nonNil(res)})
-}
-
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}

@@ -348,6 +348,7 @@ func (s *Server) showChart(c *call) error {
 	}
 	info, err := s.cfg.Manager.ShowChart(c.r.Context(), kdu.ShowOptions{
 		Cluster: req.Cluster, Chart: req.Chart, Version: req.Version, RepoURL: req.RepoURL, ChartArchive: req.ChartArchive,
+		Verify: req.Verify,
 	})
 	if err != nil {
 		return err

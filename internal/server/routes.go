@@ -48,15 +48,25 @@ func (s *Server) table() []*route {
 		{Method: "POST", Path: "/v1/clusters/{cluster}:check", ID: "checkCluster", Summary: "check that a cluster answers and record its version", Tag: "clusters", Write: true,
 			Status: 200, Resp: kdu.Cluster{}, Errors: []int{e403, e404, e502}, h: s.checkCluster},
 
-		// Repositories.
-		{Method: "GET", Path: "/v1/clusters/{cluster}/repos", ID: "listRepos", Summary: "list a cluster's chart repositories", Tag: "repos",
-			Status: 200, Resp: api.List[kdu.Repo]{}, Errors: []int{e404}, h: s.listRepos},
-		{Method: "POST", Path: "/v1/clusters/{cluster}/repos", ID: "addRepo", Summary: "add a chart repository (its index is fetched)", Tag: "repos", Write: true,
-			Body: api.RepoRequest{}, Status: 201, Resp: kdu.Repo{}, Errors: []int{e400, e403, e404, e409, e422, e502}, h: s.addRepo},
-		{Method: "DELETE", Path: "/v1/clusters/{cluster}/repos/{repo}", ID: "removeRepo", Summary: "remove a chart repository", Tag: "repos", Write: true,
-			Status: 204, Errors: []int{e403, e404}, h: s.removeRepo},
-		{Method: "POST", Path: "/v1/clusters/{cluster}/repos:update", ID: "updateRepos", Summary: "refresh repository indexes", Tag: "repos", Write: true,
-			Body: api.RepoUpdateRequest{}, BodyOptional: true, Status: 200, Resp: api.List[kdu.RepoUpdate]{}, Errors: []int{e400, e403, e404, e502}, h: s.updateRepos},
+		// Repositories: a cluster's own, and those of projects (shared by the project's clusters).
+		{Method: "GET", Path: "/v1/clusters/{cluster}/repos", ID: "listRepos", Summary: "list the chart repositories a cluster resolves against: its own, its project's, then the default stable repository", Tag: "repos",
+			Status: 200, Resp: api.List[kdu.Repo]{}, Errors: []int{e404, e422}, h: s.listRepos},
+		{Method: "POST", Path: "/v1/clusters/{cluster}/repos", ID: "addRepo", Summary: "add a chart repository or OCI registry to a cluster (its index is fetched, or the registry pinged)", Tag: "repos", Write: true,
+			Body: api.RepoRequest{}, Status: 201, Resp: kdu.Repo{}, Errors: []int{e400, e403, e404, e409, e413, e422, e502}, h: s.addRepo},
+		{Method: "DELETE", Path: "/v1/clusters/{cluster}/repos/{repo}", ID: "removeRepo", Summary: "remove a chart repository of a cluster", Tag: "repos", Write: true,
+			Status: 204, Errors: []int{e403, e404, e422}, h: s.removeRepo},
+		{Method: "POST", Path: "/v1/clusters/{cluster}/repos:update", ID: "updateRepos", Summary: "refresh the indexes of a cluster's repositories", Tag: "repos", Write: true,
+			Body: api.RepoUpdateRequest{}, BodyOptional: true, Status: 200, Resp: api.List[kdu.RepoUpdate]{}, Errors: []int{e400, e403, e404, e413, e422, e502}, h: s.updateRepos},
+		{Method: "POST", Path: "/v1/clusters/{cluster}/repos:sync", ID: "syncRepos", Summary: "make a cluster's own repositories exactly the list given (every entry is checked before anything changes)", Tag: "repos", Write: true,
+			MaxBody: repoSyncMaxBody, Body: api.RepoSyncRequest{}, Status: 200, Resp: kdu.RepoSync{}, Errors: []int{e400, e403, e404, e409, e413, e422, e502}, h: s.syncRepos},
+		{Method: "GET", Path: "/v1/projects/{project}/repos", ID: "listProjectRepos", Summary: "list a project's chart repositories ({project} \"-\" is the default project)", Tag: "repos",
+			Status: 200, Resp: api.List[kdu.Repo]{}, Errors: []int{e404, e422}, h: s.listProjectRepos},
+		{Method: "POST", Path: "/v1/projects/{project}/repos", ID: "addProjectRepo", Summary: "add a chart repository or OCI registry to a project, for all its clusters", Tag: "repos", Write: true,
+			Body: api.RepoRequest{}, Status: 201, Resp: kdu.Repo{}, Errors: []int{e400, e403, e409, e413, e422, e502}, h: s.addProjectRepo},
+		{Method: "DELETE", Path: "/v1/projects/{project}/repos/{repo}", ID: "removeProjectRepo", Summary: "remove a chart repository of a project", Tag: "repos", Write: true,
+			Status: 204, Errors: []int{e403, e404, e422}, h: s.removeProjectRepo},
+		{Method: "POST", Path: "/v1/projects/{project}/repos:update", ID: "updateProjectRepos", Summary: "refresh the indexes of a project's repositories", Tag: "repos", Write: true,
+			Body: api.RepoUpdateRequest{}, BodyOptional: true, Status: 200, Resp: api.List[kdu.RepoUpdate]{}, Errors: []int{e400, e403, e404, e413, e422}, h: s.updateProjectRepos},
 
 		// KDUs.
 		{Method: "GET", Path: "/v1/clusters/{cluster}/kdus", ID: "listKdus", Summary: "list releases (every state)", Tag: "kdus",
@@ -85,7 +95,7 @@ func (s *Server) table() []*route {
 			Query: []param{nsParam}, Status: 200, Resp: api.List[kdu.Service]{}, Errors: []int{e404, e422, e502}, h: s.services},
 
 		// Charts.
-		{Method: "POST", Path: "/v1/charts:show", ID: "showChart", Summary: "a chart's metadata, default values and README", Tag: "charts",
+		{Method: "POST", Path: "/v1/charts:show", ID: "showChart", Summary: "a chart's metadata, default values, values schema, README, dependencies and digest", Tag: "charts",
 			MaxBody: chartMaxBody, Body: api.ShowRequest{}, Status: 200, Resp: kdu.ChartInfo{}, Errors: []int{e400, e404, e413, e422, e502}, h: s.showChart},
 
 		// Operations.

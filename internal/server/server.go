@@ -29,6 +29,9 @@ import (
 const (
 	defaultMaxBody = 1 << 20  // 1 MiB: every JSON body but those carrying a chart archive
 	chartMaxBody   = 32 << 20 // a 20 MiB chart archive, base64-encoded, plus values
+	// repoSyncMaxBody bounds a repos:sync list: many repositories, each with its CA bundle, client certificate
+	// and keyring.
+	repoSyncMaxBody = 8 << 20
 	// defaultWriteTimeout bounds ordinary responses; Long routes get longWriteTimeout.
 	defaultWriteTimeout = time.Minute
 	longWriteTimeout    = time.Hour

@@ -60,8 +60,8 @@ type Options struct {
 	KeyringFile string
 	// IndexRefresh is how long a repository index is used before it is downloaded again (default 10 min).
 	IndexRefresh time.Duration
-	Version    string
-	Logger     *slog.Logger
+	Version      string
+	Logger       *slog.Logger
 	// OnListen, if set, is called with the bound address once the server accepts connections.
 	OnListen func(addr string)
 }

@@ -143,6 +143,12 @@ func testSecrets(t *testing.T) []secret {
 		// The KDU_SECRET_KEY of replicas_test.go (raw and as set, base64).
 		newSecret("secret key", []byte("0123456789abcdef0123456789abcdef")),
 	)
+	// The repository password and TLS client keys of TestRepos.
+	out = append(out, newSecret("repository password of TestRepos", []byte(repoTestPassword)),
+		newSecret("repository basic auth of TestRepos", []byte("deploy:"+repoTestPassword)))
+	for i, key := range repoTestKeys {
+		out = append(out, newSecret(fmt.Sprintf("repository client key %d", i), key))
+	}
 	for i, tok := range authzTokens {
 		out = append(out, newSecret(fmt.Sprintf("bearer token %d", i), []byte(tok)))
 	}
