@@ -34,8 +34,10 @@ var helmDrivePath = regexp.MustCompile(`^[a-zA-Z]:/`)
 //
 // Sizes are counted on the bytes actually decompressed, never taken from
 // headers: a gzip or tar bomb is stopped one byte past the limit, with memory
-// use independent of its size (files that are not YAML or subchart archives
-// are counted and discarded, not buffered). Concatenated gzip members, which
+// use independent of its size. Files that are not YAML or subchart archives
+// are counted and discarded, not buffered; Go's tar reader holds one pax
+// header (at most 1 MiB) at a time, so a chain of them costs allocations of
+// about 3 times the bytes read, not memory. Concatenated gzip members, which
 // Go's gzip reader and so Helm read as one stream, count as one stream.
 //
 // Besides the limits, CheckArchive rejects: data that is not gzip; corrupt or
@@ -209,7 +211,10 @@ func (c *checker) file(tr *tar.Reader, hd *tar.Header, label string, k kind, dep
 
 	switch k {
 	case kindYAML:
-		return checkYAML(label, buf.Bytes(), c.lim.MaxYAMLNodes)
+		if int64(buf.Len()) > c.lim.MaxYAMLFileSize {
+			return hostile("entry %s: a YAML file of more than MaxYAMLFileSize (%d) bytes", label, c.lim.MaxYAMLFileSize)
+		}
+		return CheckYAML(label, buf.Bytes(), c.lim.MaxYAMLNodes)
 	case kindArchive:
 		if depth+1 > maxNesting {
 			return hostile("entry %s: subchart archives nested more than %d deep", label, maxNesting)

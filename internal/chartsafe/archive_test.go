@@ -188,18 +188,31 @@ func webappArchive(t testing.TB) []byte {
 	return chartrepotest.Package(t, "../../examples/charts/webapp", "0.1.0")
 }
 
-func TestCheckArchive(t *testing.T) {
+// archiveCase is a CheckArchive table case; its archives also seed
+// FuzzCheckArchive.
+type archiveCase struct {
+	name string
+	data func(t testing.TB) []byte
+	lim  Limits
+	want string // error substring; "" means accepted
+}
+
+func archiveCases() []archiveCase {
 	small := Limits{MaxArchiveSize: 4096, MaxFiles: 12, MaxDecompressedSize: 64 << 10, MaxFileSize: 8 << 10, MaxYAMLNodes: 1000}
 	laughs := billionLaughs()
-	tests := []struct {
-		name string
-		data func(t testing.TB) []byte
-		lim  Limits
-		want string // error substring; "" means accepted
-	}{
+	return []archiveCase{
 		// Accepted.
 		{name: "normal chart", data: func(t testing.TB) []byte { return tgz(t, normalChart()...) }},
 		{name: "normal chart within small limits", lim: small, data: func(t testing.TB) []byte { return tgz(t, normalChart()...) }},
+		{name: "YAML file at MaxYAMLFileSize", lim: Limits{MaxYAMLFileSize: 64}, data: func(t testing.TB) []byte {
+			return tgz(t, file("mychart/Chart.yaml", "apiVersion: v2\nname: mychart\nversion: 0.1.0\n"), file("mychart/values.yaml", "a: "+strings.Repeat("x", 61)))
+		}},
+		{name: "YAML file over MaxYAMLFileSize", lim: Limits{MaxYAMLFileSize: 64}, want: "MaxYAMLFileSize (64)", data: func(t testing.TB) []byte {
+			return tgz(t, file("mychart/Chart.yaml", "apiVersion: v2\nname: mychart\nversion: 0.1.0\n"), file("mychart/values.yaml", "a: "+strings.Repeat("x", 62)))
+		}},
+		{name: "large non-YAML file under MaxYAMLFileSize's reach", lim: Limits{MaxYAMLFileSize: 64}, data: func(t testing.TB) []byte {
+			return tgz(t, file("mychart/Chart.yaml", "apiVersion: v2\nname: mychart\nversion: 0.1.0\n"), file("mychart/files/big.txt", strings.Repeat("x", 500)))
+		}},
 		{name: "webapp example chart", data: webappArchive},
 		{name: "pax global header, pax records, long names", data: func(t testing.TB) []byte {
 			return tgz(t, append([]ent{{name: "pax_global_header", typ: tar.TypeXGlobalHeader, pax: map[string]string{"comment": "0123abcd"}}},
@@ -373,11 +386,14 @@ func TestCheckArchive(t *testing.T) {
 		{name: "subchart archive escapes", want: `entry "mychart/charts/x.tgz" > "/etc/passwd": absolute name`, data: func(t testing.TB) []byte {
 			return tgz(t, withFile(file("mychart/charts/x.tgz", string(tgz(t, file("/etc/passwd", "x")))))...)
 		}},
-		{name: "subchart archives share the file budget", lim: small, want: `"mychart/charts/x.tgz" > "x/f3": more than MaxFiles (12) files`, data: func(t testing.TB) []byte {
+		{name: "subchart archives share the file budget", lim: small, want: `"mychart/charts/x.tgz" > "x/f1": more than MaxFiles (12) files`, data: func(t testing.TB) []byte {
 			return tgz(t, withFile(file("mychart/charts/x.tgz", string(tgz(t, file("x/f1", ""), file("x/f2", ""), file("x/f3", "")))))...)
 		}},
 	}
-	for _, tt := range tests {
+}
+
+func TestCheckArchive(t *testing.T) {
+	for _, tt := range archiveCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			err := CheckArchive(tt.data(t), tt.lim)
 			if tt.want == "" {
@@ -398,7 +414,7 @@ func TestCheckArchive(t *testing.T) {
 
 // TestDefaultLimits checks that zero fields mean the defaults.
 func TestDefaultLimits(t *testing.T) {
-	want := Limits{MaxArchiveSize: 20 << 20, MaxFiles: 5000, MaxDecompressedSize: 64 << 20, MaxFileSize: 16 << 20, MaxYAMLNodes: 1_000_000}
+	want := Limits{MaxArchiveSize: 20 << 20, MaxFiles: 5000, MaxDecompressedSize: 64 << 20, MaxFileSize: 16 << 20, MaxYAMLNodes: 1_000_000, MaxYAMLFileSize: 5 << 20}
 	if got := DefaultLimits(); got != want {
 		t.Fatalf("DefaultLimits() = %+v, want %+v", got, want)
 	}
@@ -420,23 +436,9 @@ func TestDefaultLimits(t *testing.T) {
 	}
 }
 
-// zeros is a gzip member of n zero bytes, made once per size.
-var zeros = sync.OnceValues(func() ([]byte, error) {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if _, err := zw.Write(make([]byte, 8<<20)); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), zw.Close()
-})
-
 // bombs are archives whose decompressed size (200 MiB or more) the
 // checker must not read, let alone hold.
 var bombs = sync.OnceValues(func() (map[string][]byte, error) {
-	z8, err := zeros()
-	if err != nil {
-		return nil, err
-	}
 	bombs := map[string][]byte{}
 
 	// A 200 MiB file of zeros, one gzip member of about 200 KiB.
@@ -460,25 +462,43 @@ var bombs = sync.OnceValues(func() (map[string][]byte, error) {
 	}
 	bombs["file"] = buf.Bytes()
 
-	// A directory whose header declares a 240 MiB body: Helm skips
-	// directories, but tar reads the body to skip it. The body comes as 30
-	// concatenated gzip members of 8 MiB of zeros each.
+	// 240 pax global headers of almost 1 MiB each (as much as Go's tar
+	// reader takes), each in a gzip member of its own, then a chart. Helm
+	// skips global headers, but tar reads them.
 	buf = bytes.Buffer{}
-	zw = gzip.NewWriter(&buf)
-	blk, err := rawHeaderBlock("mychart/dir/", tar.TypeDir, 240<<20)
-	if err != nil {
+	zw, _ = gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	tw = tar.NewWriter(zw)
+	pax := map[string]string{"comment": strings.Repeat("0", 1<<20-64)}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: pax}); err != nil {
 		return nil, err
 	}
-	if _, err := zw.Write(blk); err != nil {
+	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	for range 30 {
-		buf.Write(z8)
+	member := buf.Bytes()
+	var chain []byte
+	for range 240 {
+		chain = append(chain, member...)
 	}
-	bombs["directory body in gzip members"] = buf.Bytes()
+	var chart bytes.Buffer
+	zw = gzip.NewWriter(&chart)
+	tw = tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "mychart/Chart.yaml", Size: 8, Mode: 0o644}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write([]byte("name: c\n")); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	bombs["pax headers in gzip members"] = append(chain, chart.Bytes()...)
 	return bombs, nil
 })
 
@@ -489,15 +509,22 @@ func TestBombs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// maxAlloc bounds the bytes allocated while checking. Decompressing
+	// costs gzip's window and tables and tar's blocks, well under 1 MiB.
+	// Go's tar reader buffers and parses each pax header (up to 1 MiB),
+	// about 3 bytes allocated, and collectable at once, per byte read: so
+	// pax bombs cost at most 4 times MaxDecompressedSize.
 	tests := []struct {
-		bomb string
-		lim  Limits
-		want string
+		bomb     string
+		lim      Limits
+		want     string // "" means accepted
+		maxAlloc uint64
 	}{
-		{bomb: "file", want: "header declares 209715200 bytes, over MaxFileSize (16777216)"},
-		{bomb: "file", lim: Limits{MaxFileSize: 1 << 30, MaxDecompressedSize: 1 << 30}, want: ""},
-		{bomb: "directory body in gzip members", want: `entry "mychart/dir/": decompressed data exceeds MaxDecompressedSize (67108864 bytes)`},
-		{bomb: "directory body in gzip members", lim: Limits{MaxDecompressedSize: 1 << 20}, want: "decompressed data exceeds MaxDecompressedSize (1048576 bytes)"},
+		{bomb: "file", want: "header declares 209715200 bytes, over MaxFileSize (16777216)", maxAlloc: 1 << 20},
+		{bomb: "file", lim: Limits{MaxFileSize: 1 << 30, MaxDecompressedSize: 1 << 30}, want: "", maxAlloc: 1 << 20},
+		{bomb: "file", lim: Limits{MaxFileSize: 1 << 30, MaxDecompressedSize: 100 << 20}, want: `header declares 209715200 bytes, which takes the files over MaxDecompressedSize (104857600)`, maxAlloc: 1 << 20},
+		{bomb: "pax headers in gzip members", want: `archive: decompressed data exceeds MaxDecompressedSize (67108864 bytes)`, maxAlloc: 4 * 64 << 20},
+		{bomb: "pax headers in gzip members", lim: Limits{MaxDecompressedSize: 1 << 20}, want: "decompressed data exceeds MaxDecompressedSize (1048576 bytes)", maxAlloc: 4 << 20},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %+v", tt.bomb, tt.lim), func(t *testing.T) {
@@ -507,6 +534,10 @@ func TestBombs(t *testing.T) {
 			}
 			var err error
 			alloc := allocated(func() { err = CheckArchive(data, tt.lim) })
+			t.Logf("checking the %d-byte bomb allocated %d bytes", len(data), alloc)
+			if alloc > tt.maxAlloc {
+				t.Errorf("checking a %d-byte bomb allocated %d bytes, want at most %d", len(data), alloc, tt.maxAlloc)
+			}
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("within raised limits: %v", err)
@@ -515,10 +546,6 @@ func TestBombs(t *testing.T) {
 			}
 			if !errors.Is(err, ErrHostile) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
-			}
-			// gzip's window and tables, tar's blocks: well under 1 MiB.
-			if alloc > 1<<20 {
-				t.Fatalf("checking a %d-byte bomb allocated %d bytes", len(data), alloc)
 			}
 		})
 	}
@@ -542,7 +569,7 @@ func TestStreamStopsAtLimit(t *testing.T) {
 	}
 	lim := Limits{MaxDecompressedSize: 3<<20 + 17}.withDefaults()
 	c := &checker{lim: lim}
-	if err := c.archive("", bs["directory body in gzip members"], 0); !errors.Is(err, ErrHostile) {
+	if err := c.archive("", bs["pax headers in gzip members"], 0); !errors.Is(err, ErrHostile) {
 		t.Fatalf("err = %v", err)
 	}
 	if c.raw != lim.MaxDecompressedSize+1 {

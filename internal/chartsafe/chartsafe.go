@@ -42,6 +42,11 @@ type Limits struct {
 	// MaxYAMLNodes is the most nodes one YAML document may have once its
 	// aliases are expanded (default 1_000_000); see CheckYAML.
 	MaxYAMLNodes int
+	// MaxYAMLFileSize is the most bytes one YAML file that is checked with
+	// CheckYAML (values.yaml, Chart.yaml, CRDs...) may have (default 5 MiB,
+	// Helm's former per-file limit). Parsing YAML allocates up to ~120 bytes
+	// per input byte, so this bounds what a check (and Helm) may allocate.
+	MaxYAMLFileSize int64
 }
 
 // Defaults of Limits.
@@ -51,6 +56,7 @@ const (
 	DefaultMaxDecompressedSize = 64 << 20
 	DefaultMaxFileSize         = 16 << 20
 	DefaultMaxYAMLNodes        = 1_000_000
+	DefaultMaxYAMLFileSize     = 5 << 20
 )
 
 // DefaultLimits returns the limits a zero Limits stands for.
@@ -61,6 +67,7 @@ func DefaultLimits() Limits {
 		MaxDecompressedSize: DefaultMaxDecompressedSize,
 		MaxFileSize:         DefaultMaxFileSize,
 		MaxYAMLNodes:        DefaultMaxYAMLNodes,
+		MaxYAMLFileSize:     DefaultMaxYAMLFileSize,
 	}
 }
 
@@ -81,6 +88,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxYAMLNodes <= 0 {
 		l.MaxYAMLNodes = d.MaxYAMLNodes
+	}
+	if l.MaxYAMLFileSize <= 0 {
+		l.MaxYAMLFileSize = d.MaxYAMLFileSize
 	}
 	return l
 }

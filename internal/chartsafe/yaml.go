@@ -19,9 +19,10 @@ import (
 // the expanded size of its anchor's value, memoised per anchor, so counting
 // costs time linear in the document however large the expansion. An anchor
 // whose value contains an alias to itself is rejected too (it never ends).
-// YAML that does not parse is left to Helm, which reports it; if the stream
-// has a syntax error, the documents between "---" lines are also checked one
-// by one, as Helm's values loader parses them.
+// YAML that does not parse is left to Helm, which reports it (a panic of
+// the parser counts as a syntax error); if the stream has a syntax error,
+// the documents between "---" lines are also checked one by one, as Helm's
+// values loader parses them.
 //
 // Nesting depth is bounded by the parser, which refuses more than 10000
 // levels of block indentation or flow collections, so counting cannot
@@ -29,18 +30,6 @@ import (
 // about 120 bytes per input byte for dense flow collections ("[0,0,0...]"):
 // callers bound the input, as CheckArchive does with MaxFileSize.
 func CheckYAML(name string, data []byte, maxNodes int) error {
-	return checkYAML(name, data, maxNodes)
-}
-
-// nodesPerByte bounds how many nodes the parser makes per input byte (plus
-// alwaysNodes): denser input than "{a,b,c}" or "[:,:]" does not exist. The
-// fuzz test checks it.
-const (
-	nodesPerByte = 2
-	alwaysNodes  = 8
-)
-
-func checkYAML(name string, data []byte, maxNodes int) error {
 	if maxNodes <= 0 {
 		maxNodes = DefaultMaxYAMLNodes
 	}
@@ -49,7 +38,7 @@ func checkYAML(name string, data []byte, maxNodes int) error {
 	if bytes.IndexByte(data, '*') < 0 && int64(len(data)) <= (int64(maxNodes)-alwaysNodes)/nodesPerByte {
 		return nil
 	}
-	complete, err := checkStream(name, data, maxNodes)
+	complete, err := checkStream(name, data, &counter{max: int64(maxNodes)})
 	if err != nil || complete {
 		return err
 	}
@@ -58,27 +47,37 @@ func checkYAML(name string, data []byte, maxNodes int) error {
 		return nil
 	}
 	for _, doc := range docs {
-		if _, err := checkStream(name, doc, maxNodes); err != nil {
+		if _, err := checkStream(name, doc, &counter{max: int64(maxNodes)}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// nodesPerByte bounds how many nodes the parser makes per input byte (plus
+// alwaysNodes): the densest YAML, such as "{a,b,c}" or "? ? ? ?", makes
+// little more than one. The tests and FuzzCheckYAML check it.
+const (
+	nodesPerByte = 2
+	alwaysNodes  = 8
+)
+
 // checkStream checks the documents of a YAML stream up to the first that
-// does not parse; complete reports whether the whole stream parsed.
-func checkStream(name string, data []byte, maxNodes int) (complete bool, err error) {
+// does not parse, with a new counter c; complete reports whether the whole
+// stream parsed. Anchors stay defined for the rest of the stream, so c is
+// shared by its documents: each anchored value is counted once per stream,
+// not once per document aliasing it.
+func checkStream(name string, data []byte, c *counter) (complete bool, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
 		if err := decode(dec, &doc); err != nil {
 			return errors.Is(err, io.EOF), nil
 		}
-		c := counter{max: int64(maxNodes)}
 		if _, err := c.size(&doc); err != nil {
 			switch {
 			case errors.Is(err, errTooMany):
-				return false, hostile("%s: YAML alias expansion exceeds %d nodes", name, maxNodes)
+				return false, hostile("%s: YAML alias expansion exceeds %d nodes", name, c.max)
 			case errors.Is(err, errAliasLoop):
 				return false, hostile("%s: YAML anchor %q contains an alias to itself", name, c.loop)
 			}
@@ -136,12 +135,14 @@ type counter struct {
 	memo   map[*yaml.Node]int64 // expanded size of each anchored node counted
 	active map[*yaml.Node]bool  // anchored nodes being counted (loop check)
 	loop   string               // the anchor of a loop found
+	steps  int                  // calls of size, which memoisation keeps linear
 }
 
 // size returns how many nodes n stands for with every alias below it
 // expanded, or errTooMany as soon as that is over max. Only anchored nodes
 // are memoised: aliases can only point at those.
 func (c *counter) size(n *yaml.Node) (int64, error) {
+	c.steps++
 	if n == nil {
 		return 0, nil
 	}
