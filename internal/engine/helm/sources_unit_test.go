@@ -302,3 +302,22 @@ func TestParseKeyring(t *testing.T) {
 		}
 	}
 }
+
+// TestOCIAnonymous pulls from a registry without authentication, and checks that plain HTTP is used only when
+// the repository asks for it.
+func TestOCIAnonymous(t *testing.T) {
+	reg := ocitest.New(t, ocitest.Options{})
+	_, digest := reg.Push(t, "charts", chartrepotest.Package(t, webappDir(t), "0.1.0"), nil)
+	url := "oci://" + reg.Host() + "/charts/webapp"
+	var l ChartLoader
+	c, err := l.Load(context.Background(), ChartSource{Kind: SourceOCI, URL: url, Version: "0.1.0", Repo: Repository{PlainHTTP: true}})
+	if err != nil || c.Digest() != digest {
+		t.Fatalf("anonymous pull: %v (digest %s, want %s)", err, c.Digest(), digest)
+	}
+	if _, err := l.Load(context.Background(), ChartSource{Kind: SourceOCI, URL: url, Version: "0.1.0"}); !errors.Is(err, engine.ErrSourceUnreachable) {
+		t.Fatalf("pull without PlainHTTP from a plain-HTTP registry: %v, want a TLS failure", err)
+	}
+	if err := l.PingRegistry(context.Background(), Repository{URL: "oci://" + reg.Host(), PlainHTTP: true}); err != nil {
+		t.Fatalf("anonymous ping: %v", err)
+	}
+}
