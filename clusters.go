@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/tiller"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/store"
 )
@@ -22,14 +25,20 @@ type Cluster struct {
 	Flavour   string `json:"flavour"`
 	Version   string `json:"version"`
 	// Project owns the cluster (the service's tokens are scoped to projects); "" means none.
-	Project   string    `json:"project,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Project string `json:"project,omitempty"`
+	// TillerNamespace and TillerAddress locate Tiller on a helm2 cluster (no address: port-forward to its pod).
+	TillerNamespace string `json:"tillerNamespace,omitempty"`
+	TillerAddress   string `json:"tillerAddress,omitempty"`
+	// InstalledSW says kdu installed Tiller when it registered the cluster (N2VC's installed_sw).
+	InstalledSW bool      `json:"installedSW,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 func clusterOf(c store.Cluster) Cluster {
 	return Cluster{ID: c.ID, Server: c.Server, Context: c.Context, Namespace: c.Namespace, Flavour: c.Flavour,
-		Version: c.Version, Project: c.Project, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		Version: c.Version, Project: c.Project, TillerNamespace: c.TillerNamespace, TillerAddress: c.TillerAddress,
+		InstalledSW: c.InstalledSW, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 // ClusterSpec registers a cluster (spec §4.1 init_env).
@@ -46,13 +55,30 @@ type ClusterSpec struct {
 	Namespace string
 	// Project owns the cluster. On Replace, the existing cluster's project is kept.
 	Project string
+	// Flavour is FlavourHelm3 (default) or FlavourHelm2: releases managed by Tiller. On Replace, the existing
+	// cluster's flavour and Tiller settings are kept.
+	Flavour string
+	// TillerNamespace is where Tiller runs on a helm2 cluster (default kube-system).
+	TillerNamespace string
+	// TillerAddress is Tiller's gRPC address (host:port) on a helm2 cluster, when it is reachable directly;
+	// "" port-forwards to the Tiller pod, as helm2 does, and installs Tiller if it is absent (spec §4.1).
+	TillerAddress string
 	// Replace allows re-registering an existing ID, replacing its credentials. Without it an existing ID is
 	// an ErrExists error and the stored credentials are kept.
 	Replace bool
 }
 
+// Cluster flavours.
+const (
+	FlavourHelm3 = store.FlavourHelm3 // releases managed by kdu through the Helm v4 SDK
+	FlavourHelm2 = store.FlavourHelm2 // releases managed by a Tiller v2 server
+)
+
 // AddCluster validates a kubeconfig, checks that its API server answers with the credentials given, and
-// registers the cluster. Nothing is stored if any check fails.
+// registers the cluster. Nothing is stored if any check fails. For a helm2 cluster it is N2VC's _cluster_init:
+// with a Tiller address, Tiller must answer there; without one, Tiller is installed in TillerNamespace if it is
+// absent (its service account, cluster role binding, Deployment and Service) and the cluster records that kdu
+// installed it (InstalledSW).
 func (m *Manager) AddCluster(ctx context.Context, spec ClusterSpec) (*Cluster, error) {
 	nsPart, id, err := naming.ParseClusterID(spec.ID)
 	if err != nil {
@@ -66,6 +92,9 @@ func (m *Manager) AddCluster(ctx context.Context, spec ClusterSpec) (*Cluster, e
 		if err := naming.ValidateNamespace(ns); err != nil {
 			return nil, invalid("namespace", err)
 		}
+	}
+	if err := spec.checkFlavour(); err != nil {
+		return nil, err
 	}
 	kc, err := cluster.ParseKubeconfig(spec.Kubeconfig, spec.Context)
 	if err != nil {
@@ -98,12 +127,20 @@ func (m *Manager) AddCluster(ctx context.Context, spec ClusterSpec) (*Cluster, e
 		return nil, invalid("kubeconfig", err)
 	}
 	rec := store.Cluster{
-		ID: id, Kubeconfig: raw, Context: kc.Context(), Namespace: ns, Flavour: store.FlavourHelm3,
+		ID: id, Kubeconfig: raw, Context: kc.Context(), Namespace: ns, Flavour: spec.Flavour,
 		Server: kc.Server, Version: version, Project: spec.Project,
+		TillerNamespace: spec.TillerNamespace, TillerAddress: spec.TillerAddress,
+	}
+	if existing.ID != "" {
+		rec.Project, rec.Flavour = existing.Project, existing.Flavour
+		rec.TillerNamespace, rec.TillerAddress, rec.InstalledSW = existing.TillerNamespace, existing.TillerAddress, existing.InstalledSW
+	} else if rec.Flavour == FlavourHelm2 {
+		if rec.InstalledSW, err = m.initTiller(ctx, conn, rec); err != nil {
+			return nil, fmt.Errorf("cluster %q: %w", id, err)
+		}
 	}
 	var saved store.Cluster
 	if existing.ID != "" {
-		rec.Project, rec.Flavour = existing.Project, existing.Flavour
 		saved, err = m.store.UpdateCluster(ctx, rec)
 		m.dropConnection(id)
 	} else {
@@ -115,7 +152,8 @@ func (m *Manager) AddCluster(ctx context.Context, spec ClusterSpec) (*Cluster, e
 	if err != nil {
 		return nil, err
 	}
-	m.log.Info("cluster registered", "cluster", id, "server", kc.Server, "version", version, "replaced", existing.ID != "")
+	m.log.Info("cluster registered", "cluster", id, "server", kc.Server, "version", version, "replaced", existing.ID != "",
+		"flavour", saved.Flavour, "installedSW", saved.InstalledSW)
 	c := clusterOf(saved)
 	return &c, nil
 }
@@ -176,6 +214,9 @@ type RemoveOptions struct {
 	// Forget unregisters the cluster without contacting it, leaving whatever runs there untouched: the way
 	// out for a cluster that is gone for good. It excludes Force.
 	Forget bool
+	// UninstallSW removes the software kdu installs on a helm2 cluster (Tiller, its cluster role binding and
+	// service account; spec §4.3 uninstall_sw) once its releases are gone. Helm 3 clusters have none.
+	UninstallSW bool
 }
 
 // RemoveCluster unregisters a cluster. If releases remain on it, removal fails with ErrHasReleases unless
@@ -188,10 +229,13 @@ func (m *Manager) RemoveCluster(ctx context.Context, ref string, opts RemoveOpti
 	if opts.Force && opts.Forget {
 		return invalidf("forget", "forget (unregister without contacting the cluster) and force (uninstall its releases first) exclude each other")
 	}
+	if opts.Forget && opts.UninstallSW {
+		return invalidf("uninstallSW", "removing Tiller needs the cluster; forget does not contact it")
+	}
 	if opts.Forget {
 		return m.deleteCluster(ctx, id, 0)
 	}
-	cc, _, err := m.connection(ctx, id)
+	cc, rec, err := m.connection(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -212,6 +256,13 @@ func (m *Manager) RemoveCluster(ctx context.Context, ref string, opts RemoveOpti
 			return fmt.Errorf("cluster %q: uninstalling %s/%s before removal: %w", id, r.Namespace, r.Name, err)
 		}
 	}
+	if opts.UninstallSW && rec.Flavour == FlavourHelm2 {
+		cc.engine.Close()
+		if err := tiller.Uninstall(ctx, cc.conn, rec.TillerNamespace); err != nil {
+			return fmt.Errorf("cluster %q: %w", id, translate(err))
+		}
+		m.log.Info("tiller removed", "cluster", id, "namespace", rec.TillerNamespace)
+	}
 	return m.deleteCluster(ctx, id, len(rels))
 }
 
@@ -225,4 +276,60 @@ func (m *Manager) deleteCluster(ctx context.Context, id string, uninstalled int)
 	m.dropConnection(id)
 	m.log.Info("cluster removed", "cluster", id, "uninstalled", uninstalled)
 	return nil
+}
+
+// checkFlavour validates the flavour and Tiller fields and fills in their defaults.
+func (spec *ClusterSpec) checkFlavour() error {
+	switch spec.Flavour {
+	case "", FlavourHelm3:
+		spec.Flavour = FlavourHelm3
+		if spec.TillerNamespace != "" || spec.TillerAddress != "" {
+			return invalidf("flavour", "Tiller settings need flavour %q", FlavourHelm2)
+		}
+		return nil
+	case FlavourHelm2:
+	default:
+		return invalidf("flavour", "flavour %q must be %q or %q", spec.Flavour, FlavourHelm3, FlavourHelm2)
+	}
+	if spec.TillerNamespace == "" {
+		spec.TillerNamespace = tiller.DefaultNamespace
+	}
+	if err := naming.ValidateNamespace(spec.TillerNamespace); err != nil {
+		return invalid("tillerNamespace", err)
+	}
+	if spec.TillerAddress != "" {
+		host, port, err := net.SplitHostPort(spec.TillerAddress)
+		if err != nil || host == "" || strings.ContainsAny(host, "/@ \t") {
+			return invalidf("tillerAddress", "%q must be host:port", spec.TillerAddress)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return invalidf("tillerAddress", "%q: the port must be 1-65535", spec.TillerAddress)
+		}
+	}
+	return nil
+}
+
+// initTiller is the Helm 2 part of registration (spec §4.1 v2 _cluster_init). It reports whether kdu installed
+// Tiller.
+func (m *Manager) initTiller(ctx context.Context, conn *cluster.Conn, rec store.Cluster) (bool, error) {
+	if rec.TillerAddress != "" {
+		e := tiller.New(conn, tiller.Options{Namespace: rec.TillerNamespace, Address: rec.TillerAddress})
+		defer e.Close()
+		if _, err := e.Version(ctx); err != nil {
+			return false, &FieldError{Field: "tillerAddress", Reason: err.Error(), Err: translate(err)}
+		}
+		return false, nil
+	}
+	present, err := tiller.Detect(ctx, conn, rec.TillerNamespace)
+	if err != nil {
+		return false, translate(err)
+	}
+	if present {
+		return false, nil
+	}
+	if err := tiller.Install(ctx, conn, rec.TillerNamespace, "", m.opts.MaxHistory); err != nil {
+		return false, translate(err)
+	}
+	m.log.Info("tiller installed", "cluster", rec.ID, "namespace", rec.TillerNamespace, "image", tiller.DefaultImage)
+	return true, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/engine/helm"
+	"github.com/kdu-io/kdu/internal/engine/tiller"
 	"github.com/kdu-io/kdu/internal/locks"
 	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/store"
@@ -106,7 +107,13 @@ type clusterConn struct {
 	rec     store.Cluster // the registration the connection was built from, without the kubeconfig
 	checked time.Time     // when rec was last compared with the store
 	conn    *cluster.Conn
-	engine  *helm.Engine
+	engine  clusterEngine
+}
+
+// clusterEngine is the engine of one cluster: Helm 3 through the SDK, or Helm 2 through Tiller.
+type clusterEngine interface {
+	engine.Engine
+	Close()
 }
 
 // registrationTTL is how long a cluster's registration is trusted before it is compared with the store again.
@@ -234,14 +241,19 @@ func (m *Manager) connection(ctx context.Context, id string) (*clusterConn, stor
 		rec:     rec,
 		checked: time.Now(),
 		conn:    conn,
-		engine: helm.New(conn, helm.Options{
-			MaxHistory: m.opts.MaxHistory,
-			WatchCache: m.opts.WatchCache,
-			Logger:     m.log.With("cluster", id),
-		}),
+		engine:  m.newEngine(conn, rec),
 	}
 	m.conns[id] = c
 	return c, rec, nil
+}
+
+// newEngine builds the engine a cluster's flavour calls for.
+func (m *Manager) newEngine(conn *cluster.Conn, rec store.Cluster) clusterEngine {
+	log := m.log.With("cluster", rec.ID)
+	if rec.Flavour == store.FlavourHelm2 {
+		return tiller.New(conn, tiller.Options{Namespace: rec.TillerNamespace, Address: rec.TillerAddress, Logger: log})
+	}
+	return helm.New(conn, helm.Options{MaxHistory: m.opts.MaxHistory, WatchCache: m.opts.WatchCache, Logger: log})
 }
 
 func (m *Manager) dropConnection(id string) {

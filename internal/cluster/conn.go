@@ -174,3 +174,7 @@ func describeConnError(err error) string {
 	s := err.Error()
 	return strings.TrimSpace(s)
 }
+
+// RESTConfig returns a copy of the cluster's REST configuration (for port-forwarding, which needs a transport of
+// its own).
+func (c *Conn) RESTConfig() *rest.Config { return rest.CopyConfig(c.restConfig) }

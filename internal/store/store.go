@@ -62,6 +62,14 @@ type Cluster struct {
 	Version string
 	// Project is the owning project; "" means none.
 	Project string
+	// TillerNamespace is the namespace where Tiller runs, for FlavourHelm2 clusters; "" for FlavourHelm3. The
+	// store keeps it as given and fills in no default.
+	TillerNamespace string
+	// TillerAddress is the explicit host:port of Tiller's gRPC endpoint; "" means port-forward to the Tiller pod.
+	TillerAddress string
+	// InstalledSW records that kdu installed Tiller itself when the cluster was registered (N2VC's
+	// installed_sw), so that a reset may remove it again.
+	InstalledSW bool
 	// CreatedAt and UpdatedAt are set by the store (UTC, microsecond precision); values passed in are ignored.
 	CreatedAt, UpdatedAt time.Time
 }
@@ -190,8 +198,8 @@ func CheckText(field, s string) error {
 	return nil
 }
 
-// Normalize checks every text field of c and fills in defaults (Flavour). It is for implementations; the error
-// wraps ErrInvalid and names the field.
+// Normalize checks every text field of c and fills in defaults (Flavour; TillerNamespace gets none). It is for
+// implementations; the error wraps ErrInvalid and names the field.
 func (c Cluster) Normalize() (Cluster, error) {
 	if err := CheckKey("cluster id", c.ID); err != nil {
 		return c, err
@@ -199,6 +207,7 @@ func (c Cluster) Normalize() (Cluster, error) {
 	for _, f := range []struct{ name, v string }{
 		{"cluster context", c.Context}, {"cluster namespace", c.Namespace}, {"cluster flavour", c.Flavour},
 		{"cluster server", c.Server}, {"cluster version", c.Version}, {"cluster project", c.Project},
+		{"cluster tiller namespace", c.TillerNamespace}, {"cluster tiller address", c.TillerAddress},
 	} {
 		if err := CheckText(f.name, f.v); err != nil {
 			return c, fmt.Errorf("cluster %q: %w", c.ID, err)

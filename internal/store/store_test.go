@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -42,8 +43,23 @@ func TestNormalizeDefaults(t *testing.T) {
 		t.Errorf("Cluster.Normalize = %+v, %v", c, err)
 	}
 	c, _ = Cluster{ID: "x", Flavour: FlavourHelm2}.Normalize()
-	if c.Flavour != FlavourHelm2 {
-		t.Errorf("Normalize overwrote flavour %q", c.Flavour)
+	if c.Flavour != FlavourHelm2 || c.TillerNamespace != "" || c.TillerAddress != "" || c.InstalledSW {
+		t.Errorf("Normalize of a bare helm2 cluster = %+v, want no Tiller defaults", c)
+	}
+	in := Cluster{ID: "x", Flavour: FlavourHelm2, TillerNamespace: "kube-system", TillerAddress: "t:44134", InstalledSW: true}
+	if c, err := in.Normalize(); err != nil || !reflect.DeepEqual(c, in) {
+		t.Errorf("Normalize(%+v) = %+v, %v; want it unchanged", in, c, err)
+	}
+	for _, tc := range []struct {
+		c    Cluster
+		want string
+	}{
+		{Cluster{ID: "x", TillerNamespace: "kube\x00system"}, "tiller namespace"},
+		{Cluster{ID: "x", TillerAddress: "\xffhost:44134"}, "tiller address"},
+	} {
+		if _, err := tc.c.Normalize(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Cluster.Normalize(%+v) = %v, want ErrInvalid naming %q", tc.c, err, tc.want)
+		}
 	}
 	r, err := Repo{ClusterID: "x", Name: "r"}.Normalize()
 	if err != nil || r.Type != RepoTypeHTTP {

@@ -22,12 +22,17 @@ func (e *Engine) Services(ctx context.Context, key engine.Key) ([]engine.Service
 	if err != nil {
 		return nil, err
 	}
+	return services(ctx, refs, e.reader.object)
+}
+
+// services returns the Services among a manifest's objects, read live.
+func services(ctx context.Context, refs []objectRef, get objectGetter) ([]engine.Service, error) {
 	out := []engine.Service{}
 	for _, ref := range refs {
 		if ref.Kind != "Service" || ref.GVR.Group != "" || ref.mapErr != nil {
 			continue
 		}
-		obj, err := e.reader.object(ctx, ref)
+		obj, err := get(ctx, ref)
 		if err != nil {
 			return nil, fmt.Errorf("reading service %s/%s: %w", ref.Namespace, ref.Name, err)
 		}

@@ -151,7 +151,8 @@ func fromMicro(v int64) time.Time { return time.UnixMicro(v).UTC() }
 var decryptHint = fmt.Sprintf("is the secret key (%s or %s in the data directory) the one this database was written with?",
 	secret.EnvKey, secret.KeyFileName)
 
-const clusterColumns = `id, kubeconfig_enc, context, namespace, flavour, server, version, project, created_at, updated_at`
+const clusterColumns = `id, kubeconfig_enc, context, namespace, flavour, server, version, project, tiller_namespace,
+	tiller_address, installed_sw, created_at, updated_at`
 
 // CreateCluster implements store.Store.
 func (s *Store) CreateCluster(ctx context.Context, c store.Cluster) (store.Cluster, error) {
@@ -165,9 +166,10 @@ func (s *Store) CreateCluster(ctx context.Context, c store.Cluster) (store.Clust
 	}
 	var t int64
 	err = s.db.QueryRowContext(ctx, `INSERT INTO clusters (`+clusterColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, `+nowUS+`, `+nowUS+`) ON CONFLICT (id) DO NOTHING
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, `+nowUS+`, `+nowUS+`) ON CONFLICT (id) DO NOTHING
 		RETURNING created_at`,
-		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project).Scan(&t)
+		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, c.TillerNamespace,
+		c.TillerAddress, c.InstalledSW).Scan(&t)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Cluster{}, fmt.Errorf("create cluster %q: %w", c.ID, store.ErrExists)
 	}
@@ -191,9 +193,10 @@ func (s *Store) UpdateCluster(ctx context.Context, c store.Cluster) (store.Clust
 	}
 	var created, updated int64
 	err = s.db.QueryRowContext(ctx, `UPDATE clusters SET kubeconfig_enc = $2, context = $3, namespace = $4,
-		flavour = $5, server = $6, version = $7, project = $8, updated_at = `+nowUS+`
-		WHERE id = $1 RETURNING created_at, updated_at`,
-		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project).Scan(&created, &updated)
+		flavour = $5, server = $6, version = $7, project = $8, tiller_namespace = $9, tiller_address = $10,
+		installed_sw = $11, updated_at = `+nowUS+` WHERE id = $1 RETURNING created_at, updated_at`,
+		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, c.TillerNamespace,
+		c.TillerAddress, c.InstalledSW).Scan(&created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Cluster{}, fmt.Errorf("update cluster %q: %w", c.ID, store.ErrNotFound)
 	}
@@ -270,7 +273,7 @@ func (s *Store) scanCluster(sc scanner) (store.Cluster, error) {
 		created, updated int64
 	)
 	if err := sc.Scan(&c.ID, &enc, &c.Context, &c.Namespace, &c.Flavour, &c.Server, &c.Version, &c.Project,
-		&created, &updated); err != nil {
+		&c.TillerNamespace, &c.TillerAddress, &c.InstalledSW, &created, &updated); err != nil {
 		return store.Cluster{}, err
 	}
 	kc, err := s.box.Open(enc, store.KubeconfigAAD(c.ID))

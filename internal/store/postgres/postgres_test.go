@@ -360,6 +360,87 @@ func TestMigrationFromVersion2(t *testing.T) {
 	}
 }
 
+// TestMigrationFromVersion3: clusters stored before 0004 keep every field, read with the Tiller fields at their
+// defaults (no Tiller namespace is made up for a helm2 cluster), and take the Tiller fields on update.
+func TestMigrationFromVersion3(t *testing.T) {
+	url := pgtest.Database(t)
+	box := testBox(t, 1)
+	ms, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	if _, err := migrate.Apply(t.Context(), db, ms[:3], migrate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	kc, _ := box.Seal([]byte(kubeMarker), store.KubeconfigAAD("c"))
+	kc2, _ := box.Seal([]byte("helm2 kubeconfig"), store.KubeconfigAAD("h2"))
+	pw, _ := box.Seal([]byte("pw"), store.RepoPasswordAAD("c", "r"))
+	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, project, created_at, updated_at)
+		VALUES ('c', $1, 'proj', 1000, 2000)`, kc); err != nil {
+		t.Fatal(err)
+	}
+	// A helm2 cluster with every column version 3 has, so that a shifted column shows.
+	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, context, namespace, flavour, server, version,
+		project, created_at, updated_at) VALUES ('h2', $1, 'ctx', 'ns', 'helm2', 'https://h2:6443', 'v1.20.0',
+		'proj2', 5000, 6000)`, kc2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO repos (cluster_id, name, url, type, username, password_enc, created_at, updated_at)
+		VALUES ('c', 'r', 'oci://reg.example/charts', 'oci', 'robot', $1, 3000, 4000)`, pw); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openAt(t, url, box)
+	defer s.Close()
+	want := []store.Cluster{
+		{ID: "c", Kubeconfig: []byte(kubeMarker), Flavour: store.FlavourHelm3, Project: "proj",
+			CreatedAt: fromMicro(1000), UpdatedAt: fromMicro(2000)},
+		{ID: "h2", Kubeconfig: []byte("helm2 kubeconfig"), Context: "ctx", Namespace: "ns",
+			Flavour: store.FlavourHelm2, Server: "https://h2:6443", Version: "v1.20.0", Project: "proj2",
+			CreatedAt: fromMicro(5000), UpdatedAt: fromMicro(6000)},
+	}
+	for _, w := range want {
+		got, err := s.GetCluster(t.Context(), w.ID)
+		if err != nil {
+			t.Fatalf("GetCluster(%q) after the migration: %v", w.ID, err)
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("GetCluster(%q) after the migration = %+v, want %+v", w.ID, got, w)
+		}
+	}
+	list, err := s.ListClusters(t.Context())
+	if err != nil || !reflect.DeepEqual(list, want) {
+		t.Errorf("ListClusters after the migration = %+v, %v; want %+v", list, err, want)
+	}
+	if r, err := s.GetRepo(t.Context(), "c", "r"); err != nil || string(r.Password) != "pw" {
+		t.Errorf("repo after the migration = %+v, %v", r, err)
+	}
+	upd := want[1]
+	upd.TillerNamespace, upd.TillerAddress, upd.InstalledSW = "kube-system", "10.0.0.7:44134", true
+	if _, err := s.UpdateCluster(t.Context(), upd); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetCluster(t.Context(), "h2")
+	if err != nil || got.TillerNamespace != "kube-system" || got.TillerAddress != "10.0.0.7:44134" ||
+		!got.InstalledSW || got.Server != "https://h2:6443" || !got.CreatedAt.Equal(want[1].CreatedAt) {
+		t.Errorf("GetCluster after updating a migrated cluster = %+v, %v", got, err)
+	}
+	if c, err := s.GetCluster(t.Context(), "c"); err != nil || !reflect.DeepEqual(c, want[0]) {
+		t.Errorf("updating h2 changed c: %+v, %v", c, err)
+	}
+	var v int
+	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != len(ms) {
+		t.Errorf("schema version after the migration = %d, %v; want %d", v, err, len(ms))
+	}
+}
+
 // TestSameVersionsAsSQLite keeps the two dialects' migrations numbered alike.
 func TestSameVersionsAsSQLite(t *testing.T) {
 	ms, err := migrate.Load(migrationFS, "migrations")
@@ -370,7 +451,7 @@ func TestSameVersionsAsSQLite(t *testing.T) {
 	for _, m := range ms {
 		names = append(names, m.Name)
 	}
-	const want = "0001_init.sql 0002_operations.sql 0003_project_repos.sql"
+	const want = "0001_init.sql 0002_operations.sql 0003_project_repos.sql 0004_tiller.sql"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("migrations = %s, want %s; keep them in step with store/sqlite/migrations", got, want)
 	}

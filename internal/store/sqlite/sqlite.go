@@ -207,7 +207,8 @@ func fromMicro(v int64) time.Time { return time.UnixMicro(v).UTC() }
 var decryptHint = fmt.Sprintf("is the secret key (%s or %s in the data directory) the one this database was written with?",
 	secret.EnvKey, secret.KeyFileName)
 
-const clusterColumns = `id, kubeconfig_enc, context, namespace, flavour, server, version, project, created_at, updated_at`
+const clusterColumns = `id, kubeconfig_enc, context, namespace, flavour, server, version, project, tiller_namespace,
+	tiller_address, installed_sw, created_at, updated_at`
 
 // CreateCluster implements store.Store.
 func (s *Store) CreateCluster(ctx context.Context, c store.Cluster) (store.Cluster, error) {
@@ -221,8 +222,9 @@ func (s *Store) CreateCluster(ctx context.Context, c store.Cluster) (store.Clust
 	}
 	t := now()
 	res, err := s.exec(ctx, `INSERT INTO clusters (`+clusterColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, t.UnixMicro(), t.UnixMicro())
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING`,
+		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, c.TillerNamespace,
+		c.TillerAddress, flag(c.InstalledSW), t.UnixMicro(), t.UnixMicro())
 	if err != nil {
 		return store.Cluster{}, fmt.Errorf("create cluster %q: %w", c.ID, err)
 	}
@@ -253,8 +255,10 @@ func (s *Store) UpdateCluster(ctx context.Context, c store.Cluster) (store.Clust
 	defer s.release()
 	var created int64
 	err = s.db.QueryRowContext(ctx, `UPDATE clusters SET kubeconfig_enc = $2, context = $3, namespace = $4,
-		flavour = $5, server = $6, version = $7, project = $8, updated_at = $9 WHERE id = $1 RETURNING created_at`,
-		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, t.UnixMicro()).Scan(&created)
+		flavour = $5, server = $6, version = $7, project = $8, tiller_namespace = $9, tiller_address = $10,
+		installed_sw = $11, updated_at = $12 WHERE id = $1 RETURNING created_at`,
+		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, c.TillerNamespace,
+		c.TillerAddress, flag(c.InstalledSW), t.UnixMicro()).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Cluster{}, fmt.Errorf("update cluster %q: %w", c.ID, store.ErrNotFound)
 	}
@@ -332,7 +336,7 @@ func (s *Store) scanCluster(sc scanner) (store.Cluster, error) {
 		created, updated int64
 	)
 	if err := sc.Scan(&c.ID, &enc, &c.Context, &c.Namespace, &c.Flavour, &c.Server, &c.Version, &c.Project,
-		&created, &updated); err != nil {
+		&c.TillerNamespace, &c.TillerAddress, &c.InstalledSW, &created, &updated); err != nil {
 		return store.Cluster{}, err
 	}
 	kc, err := s.box.Open(enc, store.KubeconfigAAD(c.ID))

@@ -419,10 +419,88 @@ func TestMigrationFromVersion2(t *testing.T) {
 	if _, err := s.CreateRepo(t.Context(), store.Repo{Project: "proj", Name: "r", Password: []byte("p")}); err != nil {
 		t.Errorf("CreateRepo of a project repo after the migration: %v", err)
 	}
-	var v int
-	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != 3 {
-		t.Errorf("schema version after the migration = %d, %v; want 3", v, err)
+	checkSchemaVersion(t, s.db)
+	checkIntegrity(t, s.db)
+}
+
+// checkSchemaVersion asserts that every embedded migration has been applied.
+func checkSchemaVersion(t *testing.T, db *sql.DB) {
+	t.Helper()
+	ms, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
 	}
+	var v int
+	if err := db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != len(ms) {
+		t.Errorf("schema version after the migration = %d, %v; want %d", v, err, len(ms))
+	}
+}
+
+// TestMigrationFromVersion3: clusters stored before 0004 keep every field, read with the Tiller fields at their
+// defaults (no Tiller namespace is made up for a helm2 cluster), and take the Tiller fields on update.
+func TestMigrationFromVersion3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DBFileName)
+	box := testBox(t, 1)
+	legacyDB(t, path, 3, box)
+	// A helm2 cluster with every column version 3 has, so that a shifted column shows.
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc2, err := box.Seal([]byte("helm2 kubeconfig"), store.KubeconfigAAD("h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, context, namespace, flavour, server, version,
+		project, created_at, updated_at) VALUES ('h2', $1, 'ctx', 'ns', 'helm2', 'https://h2:6443', 'v1.20.0',
+		'proj2', 5000, 6000)`, kc2); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openAt(t, path, box)
+	defer s.Close()
+	want := []store.Cluster{
+		{ID: "c", Kubeconfig: []byte(kubeconfigMarker), Flavour: store.FlavourHelm3, Project: "proj",
+			CreatedAt: fromMicro(1000), UpdatedAt: fromMicro(2000)},
+		{ID: "h2", Kubeconfig: []byte("helm2 kubeconfig"), Context: "ctx", Namespace: "ns",
+			Flavour: store.FlavourHelm2, Server: "https://h2:6443", Version: "v1.20.0", Project: "proj2",
+			CreatedAt: fromMicro(5000), UpdatedAt: fromMicro(6000)},
+	}
+	for _, w := range want {
+		got, err := s.GetCluster(t.Context(), w.ID)
+		if err != nil {
+			t.Fatalf("GetCluster(%q) after the migration: %v", w.ID, err)
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("GetCluster(%q) after the migration = %+v, want %+v", w.ID, got, w)
+		}
+	}
+	list, err := s.ListClusters(t.Context())
+	if err != nil || !reflect.DeepEqual(list, want) {
+		t.Errorf("ListClusters after the migration = %+v, %v; want %+v", list, err, want)
+	}
+	if r, err := s.GetRepo(t.Context(), "c", "r"); err != nil || string(r.Password) != passwordMarker {
+		t.Errorf("repo after the migration = %+v, %v", r, err)
+	}
+	upd := want[1]
+	upd.TillerNamespace, upd.TillerAddress, upd.InstalledSW = "kube-system", "10.0.0.7:44134", true
+	if _, err := s.UpdateCluster(t.Context(), upd); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetCluster(t.Context(), "h2")
+	if err != nil || got.TillerNamespace != "kube-system" || got.TillerAddress != "10.0.0.7:44134" ||
+		!got.InstalledSW || got.Server != "https://h2:6443" || !got.CreatedAt.Equal(want[1].CreatedAt) {
+		t.Errorf("GetCluster after updating a migrated cluster = %+v, %v", got, err)
+	}
+	if c, err := s.GetCluster(t.Context(), "c"); err != nil || !reflect.DeepEqual(c, want[0]) {
+		t.Errorf("updating h2 changed c: %+v, %v", c, err)
+	}
+	// The flag column takes only 0 and 1.
+	if _, err := s.db.Exec(`UPDATE clusters SET installed_sw = 2 WHERE id = 'c'`); err == nil {
+		t.Error("installed_sw accepted 2")
+	}
+	checkSchemaVersion(t, s.db)
 	checkIntegrity(t, s.db)
 }
 

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClusterOpaqueIDs", testClusterOpaqueIDs},
 		{"ClusterCopies", testClusterCopies},
 		{"ClusterLargeKubeconfig", testClusterLargeKubeconfig},
+		{"ClusterTiller", testClusterTiller},
 		{"InvalidArguments", testInvalidArguments},
 		{"RepoRoundTrip", testRepoRoundTrip},
 		{"RepoFlags", testRepoFlags},
@@ -68,16 +69,21 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 func ctx(t *testing.T) context.Context { return t.Context() }
 
+// sampleCluster returns a cluster with every field set, each to a value that names the field and the cluster, so
+// that a column mix-up shows. The store keeps the Tiller fields whatever the flavour.
 func sampleCluster(id string) store.Cluster {
 	return store.Cluster{
-		ID:         id,
-		Kubeconfig: []byte("apiVersion: v1\nkind: Config\n# cluster " + id + "\n"),
-		Context:    "ctx-" + id,
-		Namespace:  "ns-" + id,
-		Flavour:    store.FlavourHelm3,
-		Server:     "https://" + id + ".example:6443",
-		Version:    "v1.37.2",
-		Project:    "proj",
+		ID:              id,
+		Kubeconfig:      []byte("apiVersion: v1\nkind: Config\n# cluster " + id + "\n"),
+		Context:         "ctx-" + id,
+		Namespace:       "ns-" + id,
+		Flavour:         store.FlavourHelm3,
+		Server:          "https://" + id + ".example:6443",
+		Version:         "v1.37.2",
+		Project:         "proj",
+		TillerNamespace: "tiller-ns-" + id,
+		TillerAddress:   "tiller-" + id + ".example:44134",
+		InstalledSW:     true,
 	}
 }
 
@@ -155,16 +161,18 @@ func sameCluster(t *testing.T, what string, got, want store.Cluster) {
 	t.Helper()
 	if got.ID != want.ID || !bytes.Equal(got.Kubeconfig, want.Kubeconfig) || got.Context != want.Context ||
 		got.Namespace != want.Namespace || got.Flavour != want.Flavour || got.Server != want.Server ||
-		got.Version != want.Version || got.Project != want.Project ||
+		got.Version != want.Version || got.Project != want.Project || got.TillerNamespace != want.TillerNamespace ||
+		got.TillerAddress != want.TillerAddress || got.InstalledSW != want.InstalledSW ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s:\n got %s\nwant %s", what, fmtCluster(got), fmtCluster(want))
 	}
 }
 
 func fmtCluster(c store.Cluster) string {
-	return fmt.Sprintf("{ID:%q Kubeconfig:%q Context:%q Namespace:%q Flavour:%q Server:%q Version:%q Project:%q Created:%s Updated:%s}",
+	return fmt.Sprintf("{ID:%q Kubeconfig:%q Context:%q Namespace:%q Flavour:%q Server:%q Version:%q Project:%q "+
+		"TillerNamespace:%q TillerAddress:%q InstalledSW:%v Created:%s Updated:%s}",
 		c.ID, c.Kubeconfig, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project,
-		c.CreatedAt.Format(time.RFC3339Nano), c.UpdatedAt.Format(time.RFC3339Nano))
+		c.TillerNamespace, c.TillerAddress, c.InstalledSW, c.CreatedAt.Format(time.RFC3339Nano), c.UpdatedAt.Format(time.RFC3339Nano))
 }
 
 // sameRepo compares every field; times by instant.
@@ -258,7 +266,8 @@ func testClusterDefaults(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Flavour != store.FlavourHelm3 || len(got.Kubeconfig) != 0 || got.Context != "" || got.Namespace != "" {
+	if got.Flavour != store.FlavourHelm3 || len(got.Kubeconfig) != 0 || got.Context != "" || got.Namespace != "" ||
+		got.TillerNamespace != "" || got.TillerAddress != "" || got.InstalledSW {
 		t.Errorf("GetCluster = %s, want defaults", fmtCluster(got))
 	}
 	c2 := sampleCluster("h2")
@@ -266,6 +275,16 @@ func testClusterDefaults(t *testing.T, s store.Store) {
 	if got := mustCreateCluster(t, s, c2); got.Flavour != store.FlavourHelm2 {
 		t.Errorf("Flavour = %q, want %q", got.Flavour, store.FlavourHelm2)
 	}
+	// A helm2 cluster without a Tiller namespace keeps it empty: the default belongs to the caller.
+	h2 := mustCreateCluster(t, s, store.Cluster{ID: "bare-h2", Flavour: store.FlavourHelm2})
+	got, err = s.GetCluster(ctx(t), "bare-h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TillerNamespace != "" || got.TillerAddress != "" || got.InstalledSW {
+		t.Errorf("GetCluster of a bare helm2 cluster = %s, want empty Tiller fields", fmtCluster(got))
+	}
+	sameCluster(t, "bare helm2 create result vs GetCluster", h2, got)
 }
 
 func testClusterCreateExists(t *testing.T, s store.Store) {
@@ -313,8 +332,12 @@ func testClusterUpdate(t *testing.T, s store.Store) {
 		Server:     "https://new:6443",
 		Version:    "v1.38.0",
 		Project:    "new-proj",
-		CreatedAt:  time.Unix(1, 0), // ignored
-		UpdatedAt:  time.Unix(1, 0), // ignored
+		// The sample has all three Tiller fields set: new strings and a cleared flag must all be written.
+		TillerNamespace: "kube-system",
+		TillerAddress:   "10.0.0.7:44134",
+		InstalledSW:     false,
+		CreatedAt:       time.Unix(1, 0), // ignored
+		UpdatedAt:       time.Unix(1, 0), // ignored
 	}
 	before := time.Now()
 	got, err := s.UpdateCluster(ctx(t), upd)
@@ -344,7 +367,8 @@ func testClusterUpdate(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	fetched, _ = s.GetCluster(ctx(t), "u")
-	if len(fetched.Kubeconfig) != 0 || fetched.Namespace != "" || fetched.Project != "" || fetched.Flavour != store.FlavourHelm3 {
+	if len(fetched.Kubeconfig) != 0 || fetched.Namespace != "" || fetched.Project != "" || fetched.Flavour != store.FlavourHelm3 ||
+		fetched.TillerNamespace != "" || fetched.TillerAddress != "" || fetched.InstalledSW {
 		t.Errorf("after clearing update GetCluster = %s", fmtCluster(fetched))
 	}
 	sameCluster(t, "cleared result vs GetCluster", cleared, fetched)
@@ -492,6 +516,72 @@ func testClusterLargeKubeconfig(t *testing.T, s store.Store) {
 	}
 }
 
+// testClusterTiller stores every combination of the Tiller fields (each string empty or set, the flag off or on),
+// on both flavours, reads them back one by one and listed, then flips each combination through UpdateCluster.
+func testClusterTiller(t *testing.T, s store.Store) {
+	tiller := func(id string, bits int) store.Cluster {
+		c := sampleCluster(id)
+		c.Flavour = store.FlavourHelm2
+		if bits&8 != 0 {
+			c.Flavour = store.FlavourHelm3
+		}
+		c.TillerNamespace, c.TillerAddress = "", ""
+		if bits&1 != 0 {
+			c.TillerNamespace = "tiller-ns-" + id
+		}
+		if bits&2 != 0 {
+			c.TillerAddress = "tiller-" + id + ".example:44134"
+		}
+		c.InstalledSW = bits&4 != 0
+		return c
+	}
+	const n = 16
+	want := make([]store.Cluster, n)
+	for bits := range n {
+		want[bits] = mustCreateCluster(t, s, tiller(fmt.Sprintf("t%02d", bits), bits))
+	}
+	list, err := s.ListClusters(ctx(t))
+	if err != nil || len(list) != n {
+		t.Fatalf("ListClusters = %d clusters, %v; want %d", len(list), err, n)
+	}
+	for bits, c := range list {
+		sameCluster(t, "ListClusters["+strconv.Itoa(bits)+"]", c, want[bits])
+		got, err := s.GetCluster(ctx(t), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameCluster(t, "GetCluster "+c.ID, got, want[bits])
+	}
+	// Each cluster takes the opposite combination; the flag goes both ways.
+	for bits := range n {
+		id := fmt.Sprintf("t%02d", bits)
+		upd := tiller(id, bits^7)
+		got, err := s.UpdateCluster(ctx(t), upd)
+		if err != nil {
+			t.Fatalf("UpdateCluster(%q): %v", id, err)
+		}
+		upd.CreatedAt, upd.UpdatedAt = want[bits].CreatedAt, got.UpdatedAt
+		sameCluster(t, "UpdateCluster "+id, got, upd)
+		fetched, err := s.GetCluster(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameCluster(t, "GetCluster after update "+id, fetched, upd)
+	}
+	// Text that needs quoting in SQL or is not ASCII is kept as it is.
+	odd := sampleCluster("odd")
+	odd.TillerNamespace, odd.TillerAddress = "ns-'; DROP TABLE clusters; --", "[fe80::1%eth0]:44134 ünï"
+	created := mustCreateCluster(t, s, odd)
+	got, err := s.GetCluster(ctx(t), "odd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameCluster(t, "GetCluster of odd Tiller text", got, created)
+	if got.TillerNamespace != odd.TillerNamespace || got.TillerAddress != odd.TillerAddress {
+		t.Errorf("odd Tiller text = %q, %q", got.TillerNamespace, got.TillerAddress)
+	}
+}
+
 func testInvalidArguments(t *testing.T, s store.Store) {
 	mustCreateCluster(t, s, sampleCluster("ok"))
 	bad := func(mut func(*store.Cluster)) store.Cluster {
@@ -509,6 +599,8 @@ func testInvalidArguments(t *testing.T, s store.Store) {
 		{"invalid utf8 id", bad(func(c *store.Cluster) { c.ID = "a\xffb" }), "cluster id"},
 		{"nul in namespace", bad(func(c *store.Cluster) { c.Namespace = "x\x00" }), "namespace"},
 		{"invalid utf8 server", bad(func(c *store.Cluster) { c.Server = "\xc3" }), "server"},
+		{"nul in tiller namespace", bad(func(c *store.Cluster) { c.TillerNamespace = "kube\x00system" }), "tiller namespace"},
+		{"invalid utf8 tiller address", bad(func(c *store.Cluster) { c.TillerAddress = "h\xff:44134" }), "tiller address"},
 	}
 	for _, tc := range clusters {
 		_, err := s.CreateCluster(ctx(t), tc.c)

@@ -1,0 +1,105 @@
+package helm
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/types/known/anypb"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kdu-io/kdu/internal/cluster"
+	"github.com/kdu-io/kdu/internal/engine"
+	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
+)
+
+// This file serves the Helm 2 (Tiller) engine: it converts charts loaded with the Helm v4 SDK to Tiller's chart
+// message, and reads the readiness of a rendered manifest with the same code as Helm 3 releases, so both engines
+// report status in one shape.
+
+// TillerChart converts a chart loaded by this package to Tiller's chart message, as helm2's chartutil builds it:
+// metadata field by field (apiVersion v1, engine gotpl), the raw values.yaml as the chart's values, templates,
+// every other file (requirements.yaml included) as an Any whose type URL is its path, and subcharts as
+// dependencies, recursively. A Helm 3 chart's Chart.yaml dependencies become a requirements.yaml, so that Tiller
+// applies their conditions and tags.
+func TillerChart(ch engine.Chart) (*hapichart.Chart, error) {
+	c, ok := ch.(*Chart)
+	if !ok || c == nil || c.c == nil {
+		return nil, fmt.Errorf("%w: chart was not loaded by the helm engine", engine.ErrInvalidChart)
+	}
+	return tillerChart(c.c)
+}
+
+func tillerChart(c *chart.Chart) (*hapichart.Chart, error) {
+	md := c.Metadata
+	if md == nil {
+		return nil, fmt.Errorf("%w: chart has no metadata", engine.ErrInvalidChart)
+	}
+	out := &hapichart.Chart{
+		Metadata: &hapichart.Metadata{
+			Name: md.Name, Home: md.Home, Sources: md.Sources, Version: md.Version, Description: md.Description,
+			Keywords: md.Keywords, Icon: md.Icon, ApiVersion: chart.APIVersionV1, Condition: md.Condition,
+			Tags: md.Tags, AppVersion: md.AppVersion, Deprecated: md.Deprecated, Annotations: md.Annotations,
+			KubeVersion: md.KubeVersion, Engine: "gotpl",
+		},
+		Values: &hapichart.Config{},
+	}
+	for _, m := range md.Maintainers {
+		if m != nil {
+			out.Metadata.Maintainers = append(out.Metadata.Maintainers, &hapichart.Maintainer{Name: m.Name, Email: m.Email, Url: m.URL})
+		}
+	}
+	for _, f := range c.Raw {
+		if f.Name == "values.yaml" {
+			out.Values.Raw = string(f.Data)
+		}
+	}
+	for _, t := range c.Templates {
+		out.Templates = append(out.Templates, &hapichart.Template{Name: t.Name, Data: t.Data})
+	}
+	hasRequirements := false
+	for _, f := range c.Files {
+		if f.Name == "requirements.yaml" {
+			hasRequirements = true
+		}
+		out.Files = append(out.Files, &anypb.Any{TypeUrl: f.Name, Value: f.Data})
+	}
+	if !hasRequirements && len(md.Dependencies) > 0 {
+		req := map[string]any{"dependencies": md.Dependencies}
+		data, err := yaml.Marshal(req)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: dependencies: %w", engine.ErrInvalidChart, md.Name, err)
+		}
+		out.Files = append(out.Files, &anypb.Any{TypeUrl: "requirements.yaml", Value: data})
+	}
+	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].TypeUrl < out.Files[j].TypeUrl })
+	for _, d := range c.Dependencies() {
+		dc, err := tillerChart(d)
+		if err != nil {
+			return nil, err
+		}
+		out.Dependencies = append(out.Dependencies, dc)
+	}
+	return out, nil
+}
+
+// ManifestResources reads the readiness (kstatus) of every object of a rendered manifest, as Status does for
+// Helm 3 releases.
+func ManifestResources(ctx context.Context, conn *cluster.Conn, manifest, namespace string) ([]engine.Resource, error) {
+	refs, err := parseManifest(manifest, namespace, conn.Mapper())
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{conn: conn}
+	return resourceStatuses(ctx, refs, r.object), nil
+}
+
+// ManifestServices returns the Services of a rendered manifest as they are on the cluster.
+func ManifestServices(ctx context.Context, conn *cluster.Conn, manifest, namespace string) ([]engine.Service, error) {
+	refs, err := parseManifest(manifest, namespace, conn.Mapper())
+	if err != nil {
+		return nil, err
+	}
+	return services(ctx, refs, (&reader{conn: conn}).object)
+}
