@@ -15,12 +15,12 @@ RACE_PKGS    ?= ./internal/locks/ ./internal/store/... ./internal/pgtest/ ./inte
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -buildvcs=false
 
-.PHONY: all build demo test unit lint fuzz bench cluster-up cluster-down clean help
+.PHONY: all build demo test unit lint helm2 fuzz bench cluster-up cluster-down clean help
 
 all: build
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
 build: ## build bin/kdu
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kdu
@@ -28,7 +28,7 @@ build: ## build bin/kdu
 demo: build ## local cluster up, kdu installs, scales, upgrades, rolls back and uninstalls the demo chart
 	scripts/demo
 
-test: lint ## lint, then every test: unit, fuzz seeds and integration on the local control plane and PostgreSQL
+test: lint helm2 ## lint, then every test: unit, fuzz seeds and integration on the local control plane and PostgreSQL
 	scripts/devcluster up >/dev/null
 	scripts/postgres install
 	$(GO) test $(TEST_FLAGS) ./...
@@ -39,12 +39,15 @@ test: lint ## lint, then every test: unit, fuzz seeds and integration on the loc
 
 unit: ## tests that need no cluster
 	scripts/postgres install
-	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testcluster -e /internal/service)
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testcluster -e /internal/tillertest -e /internal/service)
 
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+
+helm2: ## build (once; cached under $(CACHE)/bin) Tiller v2.17.0 and the helm v2 CLI that the tests run
+	scripts/helm2 build >/dev/null
 
 $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -7,16 +7,54 @@ import (
 
 	"google.golang.org/protobuf/types/known/anypb"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
 	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
+	"github.com/kdu-io/kdu/internal/values"
 )
 
 // This file serves the Helm 2 (Tiller) engine: it converts charts loaded with the Helm v4 SDK to Tiller's chart
 // message, and reads the readiness of a rendered manifest with the same code as Helm 3 releases, so both engines
 // report status in one shape.
+
+// TillerChartFor converts a chart for an install or upgrade with the given values: like the helm2 client, kdu
+// applies the dependencies' conditions and tags and their import-values before it sends the chart, since Tiller
+// does neither. The loaded chart is not changed.
+func TillerChartFor(ch engine.Chart, vals map[string]any) (*hapichart.Chart, error) {
+	c, err := forOperation(ch)
+	if err != nil {
+		return nil, err
+	}
+	imports := hasImportValues(c)
+	if err := chartutil.ProcessDependencies(c, values.Copy(vals)); err != nil {
+		return nil, fmt.Errorf("%w: %s: dependencies: %w", engine.ErrInvalidChart, c.Name(), err)
+	}
+	out, err := tillerChart(c)
+	if err != nil {
+		return nil, err
+	}
+	if imports {
+		// Imported values exist only in the processed values, not in values.yaml.
+		data, err := yaml.Marshal(c.Values)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: values: %w", engine.ErrInvalidChart, c.Name(), err)
+		}
+		out.Values.Raw = string(data)
+	}
+	return out, nil
+}
+
+func hasImportValues(c *chart.Chart) bool {
+	for _, d := range c.Metadata.Dependencies {
+		if d != nil && len(d.ImportValues) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // TillerChart converts a chart loaded by this package to Tiller's chart message, as helm2's chartutil builds it:
 // metadata field by field (apiVersion v1, engine gotpl), the raw values.yaml as the chart's values, templates,

@@ -132,7 +132,7 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 			return nil, fmt.Errorf("%w: %w", engine.ErrUnreachable, err)
 		}
 	}
-	ch, err := helm.TillerChart(req.Chart)
+	ch, err := helm.TillerChartFor(req.Chart, req.Values)
 	if err != nil {
 		return nil, err
 	}
@@ -176,26 +176,28 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	if req.Namespace != "" && cur.GetNamespace() != req.Namespace {
 		return nil, fmt.Errorf("%w: %s in namespace %s", engine.ErrReleaseNotFound, req.Name, req.Namespace)
 	}
-	ch := cur.GetChart()
-	if req.Chart != nil {
-		if ch, err = helm.TillerChart(req.Chart); err != nil {
-			return nil, err
-		}
-	}
 	vals := req.Values
+	effective := req.Values // the values the dependencies' conditions are evaluated with
 	reuse, reset := false, false
+	old, err := values.ParseYAML("current values", []byte(cur.GetConfig().GetRaw()))
+	if err != nil {
+		return nil, fmt.Errorf("decoding the release's values: %w", err)
+	}
 	switch req.ValuesMode {
 	case engine.ReuseValues:
-		reuse = true
+		reuse, effective = true, values.Merge(old, req.Values)
 	case engine.ResetValues:
 		reset = true
 	case engine.ResetThenReuseValues:
 		// Tiller has no such mode: merge the current user values and the new ones here, and reset.
-		old, err := values.ParseYAML("current values", []byte(cur.GetConfig().GetRaw()))
-		if err != nil {
-			return nil, fmt.Errorf("decoding the release's values: %w", err)
-		}
 		vals, reset = values.Merge(old, req.Values), true
+		effective = vals
+	}
+	ch := cur.GetChart()
+	if req.Chart != nil {
+		if ch, err = helm.TillerChartFor(req.Chart, effective); err != nil {
+			return nil, err
+		}
 	}
 	cfg, err := valuesConfig(vals)
 	if err != nil {
