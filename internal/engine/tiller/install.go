@@ -88,7 +88,7 @@ func Install(ctx context.Context, conn *cluster.Conn, namespace, image string, h
 					AutomountServiceAccountToken: ptr(true),
 					Containers: []corev1.Container{{
 						Name: "tiller", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
-						Env: []corev1.EnvVar{{Name: "TILLER_NAMESPACE", Value: namespace}, {Name: "TILLER_HISTORY_MAX", Value: strconv.Itoa(historyMax)}},
+						Env:   []corev1.EnvVar{{Name: "TILLER_NAMESPACE", Value: namespace}, {Name: "TILLER_HISTORY_MAX", Value: strconv.Itoa(historyMax)}},
 						Ports: []corev1.ContainerPort{{Name: "tiller", ContainerPort: Port}, {Name: "http", ContainerPort: 44135}},
 						LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/liveness", Port: intstr.FromInt32(44135)}},
 							InitialDelaySeconds: 1, TimeoutSeconds: 1},
