@@ -109,7 +109,7 @@ func translate(err error) error {
 		return &FieldError{Field: "chart", Reason: err.Error(), Err: err}
 	case errors.Is(err, cluster.ErrInvalidKubeconfig):
 		return &FieldError{Field: "kubeconfig", Reason: err.Error(), Err: err}
-	case errors.Is(err, cluster.ErrUnreachable), errors.Is(err, engine.ErrUnreachable):
+	case errors.Is(err, cluster.ErrUnreachable), errors.Is(err, engine.ErrUnreachable), errors.Is(err, engine.ErrTillerUnavailable):
 		return &wrapped{err, ErrUnreachable}
 	}
 	return err

@@ -141,6 +141,11 @@ func TestHelm2Lifecycle(t *testing.T) {
 	if d := h.deployment("h2app-webapp"); *d.Spec.Replicas != 1 {
 		t.Fatalf("after rollback to 1: replicas %d", *d.Spec.Replicas)
 	}
+	// After four revisions, the release is listed once, as the helm v2 CLI lists it.
+	rels, err = h.m.List(h.ctx, helm2ID, kdu.ListOptions{})
+	if err != nil || len(rels) != 1 || rels[0].Revision != 4 || strings.Join(h.oracleNames(t), ",") != "h2app" {
+		t.Fatalf("list after upgrades: %v %+v (helm2: %v)", err, rels, h.oracleNames(t))
+	}
 	hist, err := h.m.History(h.ctx, h.target("h2app"))
 	if err != nil || len(hist) != 4 || hist[3].State != "deployed" || hist[0].State != "superseded" {
 		t.Fatalf("history: %v %+v", err, hist)

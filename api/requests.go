@@ -128,6 +128,15 @@ type ClusterRequest struct {
 	Namespace  string `json:"namespace,omitempty"`
 	// Project owns the cluster; a token scoped to one project defaults to it.
 	Project string `json:"project,omitempty"`
+	// Flavour is "helm3" (default: releases managed by kdu) or "helm2" (releases managed by a Tiller v2
+	// server). On replace, the registered cluster's flavour and Tiller settings are kept.
+	Flavour string `json:"flavour,omitempty"`
+	// TillerNamespace is where Tiller runs on a helm2 cluster (default kube-system).
+	TillerNamespace string `json:"tillerNamespace,omitempty"`
+	// TillerAddress is Tiller's gRPC address (host:port) on a helm2 cluster, when it is reachable directly:
+	// Tiller must answer there. Without it kdu port-forwards to the Tiller pod, and installs Tiller in
+	// TillerNamespace if it is absent.
+	TillerAddress string `json:"tillerAddress,omitempty"`
 	// Replace re-registers an existing id with new credentials.
 	Replace bool `json:"replace,omitempty"`
 }

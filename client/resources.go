@@ -17,7 +17,8 @@ func (c *Client) AddCluster(ctx context.Context, spec kdu.ClusterSpec) (*kdu.Clu
 	var out kdu.Cluster
 	_, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters", body: api.ClusterRequest{
 		ID: spec.ID, Kubeconfig: string(spec.Kubeconfig), Context: spec.Context, Namespace: spec.Namespace,
-		Project: spec.Project, Replace: spec.Replace,
+		Project: spec.Project, Flavour: spec.Flavour, TillerNamespace: spec.TillerNamespace, TillerAddress: spec.TillerAddress,
+		Replace: spec.Replace,
 	}}, &out)
 	if err != nil {
 		return nil, err
@@ -67,7 +68,7 @@ func (c *Client) CheckCluster(ctx context.Context, ref string) (*kdu.Cluster, er
 	return &out, nil
 }
 
-// RemoveCluster unregisters a cluster.
+// RemoveCluster unregisters a cluster (with opts.UninstallSW, also removing Tiller from a helm2 cluster).
 func (c *Client) RemoveCluster(ctx context.Context, ref string, opts kdu.RemoveOptions) error {
 	id, _, err := clusterPath(ref)
 	if err != nil {
@@ -79,6 +80,9 @@ func (c *Client) RemoveCluster(ctx context.Context, ref string, opts kdu.RemoveO
 	}
 	if opts.Forget {
 		q.Set("forget", "true")
+	}
+	if opts.UninstallSW {
+		q.Set("uninstallSW", "true")
 	}
 	_, err = c.do(ctx, request{method: http.MethodDelete, path: "/v1/clusters/" + id, query: q}, nil)
 	return err

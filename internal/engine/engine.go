@@ -33,6 +33,8 @@ var (
 	ErrSourceUnreachable = errors.New("chart source unreachable")
 	// ErrVerification means a chart asked to be verified is unsigned, wrongly signed or not pinned.
 	ErrVerification = errors.New("chart verification failed")
+	// ErrTillerUnavailable means a Helm 2 cluster's Tiller could not be reached (no running pod, no answer).
+	ErrTillerUnavailable = errors.New("tiller unavailable")
 	// ErrUnreachable means the cluster's API server could not be reached.
 	ErrUnreachable = errors.New("kubernetes API server unreachable")
 	// ErrForbidden means the cluster's credentials may not do what the operation needs (a 403).

@@ -134,7 +134,8 @@ func (s *Server) registerCluster(c *call) error {
 	}
 	cl, err := s.cfg.Manager.AddCluster(c.r.Context(), kdu.ClusterSpec{
 		ID: req.ID, Kubeconfig: []byte(req.Kubeconfig), Context: req.Context, Namespace: req.Namespace,
-		Project: project, Replace: req.Replace,
+		Project: project, Flavour: req.Flavour, TillerNamespace: req.TillerNamespace, TillerAddress: req.TillerAddress,
+		Replace: req.Replace,
 	})
 	if err != nil {
 		return err
@@ -181,7 +182,11 @@ func (s *Server) deleteCluster(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Manager.RemoveCluster(c.r.Context(), id, kdu.RemoveOptions{Force: force, Forget: forget}); err != nil {
+	uninstallSW, err := c.boolQuery("uninstallSW")
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Manager.RemoveCluster(c.r.Context(), id, kdu.RemoveOptions{Force: force, Forget: forget, UninstallSW: uninstallSW}); err != nil {
 		return err
 	}
 	s.projects.drop(id)

@@ -43,8 +43,9 @@ func (s *Server) table() []*route {
 		{Method: "GET", Path: "/v1/clusters/{cluster}", ID: "getCluster", Summary: "get a cluster", Tag: "clusters",
 			Status: 200, Resp: kdu.Cluster{}, Errors: []int{e404}, h: s.getCluster},
 		{Method: "DELETE", Path: "/v1/clusters/{cluster}", ID: "deleteCluster", Summary: "remove a cluster", Tag: "clusters", Write: true, Long: true,
-			Query:  []param{{Name: "force", Type: "boolean", Desc: "uninstall its releases first"}, {Name: "forget", Type: "boolean", Desc: "remove it even if it cannot be reached (its releases stay)"}},
-			Status: 204, Errors: []int{e403, e404, e409, e502}, h: s.deleteCluster},
+			Query: []param{{Name: "force", Type: "boolean", Desc: "uninstall its releases first"}, {Name: "forget", Type: "boolean", Desc: "remove it even if it cannot be reached (its releases stay)"},
+				{Name: "uninstallSW", Type: "boolean", Desc: "on a helm2 cluster, also remove Tiller (its Deployment, Service, cluster role binding and service account) once its releases are gone; excludes forget"}},
+			Status: 204, Errors: []int{e400, e403, e404, e409, e422, e502}, h: s.deleteCluster},
 		{Method: "POST", Path: "/v1/clusters/{cluster}:check", ID: "checkCluster", Summary: "check that a cluster answers and record its version", Tag: "clusters", Write: true,
 			Status: 200, Resp: kdu.Cluster{}, Errors: []int{e403, e404, e502}, h: s.checkCluster},
 

@@ -3,7 +3,9 @@
 //
 // Pods on it are scheduled and become Ready (kwok simulates the node; no container runs), so Deployments
 // become available and Helm's --wait works. Pods labelled kdu.test/never-ready=true become Running but
-// never Ready, which makes a workload fail its wait (to test atomic rollback).
+// never Ready, which makes a workload fail its wait (to test atomic rollback). Port-forwards through the API
+// server to port TillerPort of Pods in TillerForwardNamespace reach a fixed loopback address (see
+// Cluster.TillerForward), where a test can serve a real Tiller for clients of an in-cluster Tiller.
 //
 // The usual pattern shares one cluster per test binary (Shared is the lazy alternative for packages where
 // only some tests need a cluster):
@@ -220,16 +222,22 @@ func Main(m *testing.M, dst **Cluster) int {
 }
 
 // lockCluster takes an exclusive advisory lock on a file beside the cluster's kubeconfig, waiting for other
-// test binaries to finish with the cluster.
+// test binaries to finish with the cluster. (scripts/devcluster up takes it too before it restarts a running
+// cluster whose configuration changed.)
 func lockCluster(kubeconfigPath string) (func(), error) {
-	path := filepath.Join(filepath.Dir(kubeconfigPath), ".tests.lock")
+	return lockFile(filepath.Join(filepath.Dir(kubeconfigPath), ".tests.lock"))
+}
+
+// lockFile takes an exclusive advisory lock (flock) on the file at path, creating it if needed and waiting for
+// whoever holds it; the returned function releases it.
+func lockFile(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("locking the test cluster: %w", err)
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("locking the test cluster: %w", err)
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

@@ -92,6 +92,23 @@ type Tiller struct {
 // cleanup fails t.
 func Start(t testing.TB, kubeconfigPath, tillerNamespace string) *Tiller {
 	t.Helper()
+	return startTiller(t, kubeconfigPath, tillerNamespace, "")
+}
+
+// StartAt is Start with Tiller's gRPC server on the fixed address addr ("127.0.0.1:<port>"), for a test that must
+// find Tiller at a known place (the dev cluster's port-forward to loopback, for example); its probe server still
+// takes a free port. Unlike Start it does not retry: it fails t when addr is taken.
+func StartAt(t testing.TB, kubeconfigPath, tillerNamespace, addr string) *Tiller {
+	t.Helper()
+	if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" || port == "0" {
+		t.Fatalf("tillertest: StartAt needs an address host:port, not %q", addr)
+	}
+	return startTiller(t, kubeconfigPath, tillerNamespace, addr)
+}
+
+// startTiller implements Start (addr "": free ports, retried) and StartAt.
+func startTiller(t testing.TB, kubeconfigPath, tillerNamespace, addr string) *Tiller {
+	t.Helper()
 	dir, err := BinDir()
 	if err != nil {
 		t.Fatalf("tillertest: %v", err)
@@ -112,7 +129,7 @@ func Start(t testing.TB, kubeconfigPath, tillerNamespace string) *Tiller {
 	)
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		tl, err := start(dir, env, helmHome, filepath.Join(work, fmt.Sprintf("tiller-%d.log", attempt)))
+		tl, err := start(dir, env, helmHome, filepath.Join(work, fmt.Sprintf("tiller-%d.log", attempt)), addr)
 		if err == nil {
 			t.Cleanup(func() { tl.cleanup(t) })
 			if err := tl.init(); err != nil {
@@ -123,7 +140,7 @@ func Start(t testing.TB, kubeconfigPath, tillerNamespace string) *Tiller {
 			return tl
 		}
 		lastErr = err
-		if !errors.Is(err, errExited) {
+		if addr != "" || !errors.Is(err, errExited) {
 			break
 		}
 	}
@@ -209,18 +226,22 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// start runs tiller on two free ports and waits until its probe server reports it ready.
-func start(dir string, env []string, helmHome, logPath string) (*Tiller, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("%w: find a free port: %w", ErrStart, err)
+// start runs tiller with its gRPC server on addr (a free port if "") and its probe server on a free port, and
+// waits until the probe server reports it ready.
+func start(dir string, env []string, helmHome, logPath, addr string) (*Tiller, error) {
+	if addr == "" {
+		port, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("%w: find a free port: %w", ErrStart, err)
+		}
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	probePort, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("%w: find a free port: %w", ErrStart, err)
 	}
-	if probePort == port {
-		return nil, fmt.Errorf("%w: got port %d twice", ErrStart, port)
+	if _, port, _ := net.SplitHostPort(addr); port == strconv.Itoa(probePort) {
+		return nil, fmt.Errorf("%w: got port %d twice", ErrStart, probePort)
 	}
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -228,7 +249,7 @@ func start(dir string, env []string, helmHome, logPath string) (*Tiller, error) 
 	}
 	defer logFile.Close()
 	tl := &Tiller{
-		addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		addr:      addr,
 		probeAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(probePort)),
 		binDir:    dir,
 		env:       env,

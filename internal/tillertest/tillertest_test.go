@@ -294,3 +294,26 @@ func hasRelease(out, name, status, ns string) bool {
 	}
 	return false
 }
+
+func TestStartAtFixedAddress(t *testing.T) {
+	ns := cluster.Namespace(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	tl := tillertest.StartAt(t, cluster.KubeconfigPath, ns, addr)
+	if tl.Addr() != addr {
+		t.Fatalf("Addr() = %q, want the address given to StartAt, %q", tl.Addr(), addr)
+	}
+	// The CLI oracle talks to Tiller on that address.
+	if _, err := tl.Helm(t, "ls", "--all"); err != nil {
+		t.Fatalf("helm ls on %s: %v", addr, err)
+	}
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("nothing listens on %s: %v", addr, err)
+	}
+	c.Close()
+}

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
@@ -35,6 +36,9 @@ const Port = 44134
 
 // PodSelector finds Tiller pods, as helm2 does.
 const PodSelector = "app=helm,name=tiller"
+
+// podWait bounds the wait for a running Tiller pod before a port-forward.
+const podWait = time.Minute
 
 // maxMessage is helm2's gRPC message size limit.
 const maxMessage = 20 << 20
@@ -90,15 +94,16 @@ func (c *client) connect(ctx context.Context) error {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)))
 	if err != nil {
 		stop()
-		return fmt.Errorf("%w: Tiller at %s: %w", engine.ErrUnreachable, addr, err)
+		return fmt.Errorf("%w: Tiller at %s: %w", engine.ErrTillerUnavailable, addr, err)
 	}
-	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// Not WaitForReady: a refused connection fails at once instead of being retried until the deadline.
+	vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	v, err := services.NewReleaseServiceClient(cc).GetVersion(vctx, &services.GetVersionRequest{}, grpc.WaitForReady(true))
+	v, err := services.NewReleaseServiceClient(cc).GetVersion(vctx, &services.GetVersionRequest{})
 	if err != nil {
 		cc.Close()
 		stop()
-		return fmt.Errorf("%w: Tiller at %s does not answer: %w", engine.ErrUnreachable, c.where(addr), unwrap(err))
+		return fmt.Errorf("%w: Tiller at %s does not answer: %w", engine.ErrTillerUnavailable, c.where(addr), unwrap(err))
 	}
 	c.cc, c.stop, c.version = cc, stop, semver(v.GetVersion())
 	return nil
@@ -139,12 +144,26 @@ func (c *client) close() {
 
 // forward opens a port-forward from a loopback port to a running Tiller pod, as helm2 does without --host.
 func (c *client) forward(ctx context.Context) (string, func(), error) {
-	pods, err := c.conn.Clientset.CoreV1().Pods(c.namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector, FieldSelector: "status.phase=Running"})
-	if err != nil {
-		return "", nil, fmt.Errorf("%w: looking for Tiller in namespace %s: %w", engine.ErrUnreachable, c.namespace, err)
-	}
-	if len(pods.Items) == 0 {
-		return "", nil, fmt.Errorf("%w: no running Tiller pod (%s) in namespace %s", engine.ErrUnreachable, PodSelector, c.namespace)
+	// A Tiller kdu has just installed may not be running yet: wait for it a while, as `helm init --wait` does.
+	var pods *corev1.PodList
+	deadline := time.Now().Add(podWait)
+	for {
+		var err error
+		pods, err = c.conn.Clientset.CoreV1().Pods(c.namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector, FieldSelector: "status.phase=Running"})
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: looking for Tiller in namespace %s: %w", engine.ErrUnreachable, c.namespace, err)
+		}
+		if len(pods.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", nil, fmt.Errorf("%w: no running Tiller pod (%s) in namespace %s after %s", engine.ErrTillerUnavailable, PodSelector, c.namespace, podWait)
+		}
+		select {
+		case <-ctx.Done():
+			return "", nil, fmt.Errorf("%w: waiting for a running Tiller pod in namespace %s: %w", engine.ErrTillerUnavailable, c.namespace, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	pod := pods.Items[0].Name
 	rt, upgrader, err := spdy.RoundTripperFor(c.conn.RESTConfig())
@@ -167,7 +186,7 @@ func (c *client) forward(ctx context.Context) (string, func(), error) {
 		if err == nil {
 			err = errors.New("the tunnel closed")
 		}
-		return "", nil, fmt.Errorf("%w: port-forward to Tiller pod %s/%s: %w", engine.ErrUnreachable, c.namespace, pod, err)
+		return "", nil, fmt.Errorf("%w: port-forward to Tiller pod %s/%s: %w", engine.ErrTillerUnavailable, c.namespace, pod, err)
 	case <-ctx.Done():
 		stop()
 		return "", nil, ctx.Err()
@@ -175,7 +194,7 @@ func (c *client) forward(ctx context.Context) (string, func(), error) {
 	ports, err := fw.GetPorts()
 	if err != nil || len(ports) == 0 {
 		stop()
-		return "", nil, fmt.Errorf("%w: port-forward to Tiller pod %s/%s: no local port", engine.ErrUnreachable, c.namespace, pod)
+		return "", nil, fmt.Errorf("%w: port-forward to Tiller pod %s/%s: no local port", engine.ErrTillerUnavailable, c.namespace, pod)
 	}
 	return "127.0.0.1:" + strconv.Itoa(int(ports[0].Local)), stop, nil
 }

@@ -92,7 +92,7 @@ func (e *Engine) classify(err error, name string) error {
 	e.c.reset(err)
 	msg := unwrap(err).Error()
 	switch {
-	case errors.Is(err, engine.ErrUnreachable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, engine.ErrUnreachable), errors.Is(err, engine.ErrTillerUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case strings.Contains(msg, "not found") && strings.Contains(msg, name):
 		return fmt.Errorf("%w: %s (Tiller: %s)", engine.ErrReleaseNotFound, name, msg)
@@ -101,11 +101,11 @@ func (e *Engine) classify(err error, name string) error {
 	case strings.Contains(msg, "timed out waiting"):
 		return fmt.Errorf("%w: %s (Tiller: %s)", engine.ErrTimeout, name, msg)
 	case strings.Contains(msg, "incompatible versions"):
-		return fmt.Errorf("%w: Tiller refused kdu's version header: %s", engine.ErrUnreachable, msg)
+		return fmt.Errorf("%w: Tiller refused kdu's version header: %s", engine.ErrTillerUnavailable, msg)
 	case strings.Contains(msg, "another operation") && strings.Contains(msg, "in progress"):
 		return fmt.Errorf("%w: %s (Tiller: %s)", engine.ErrPending, name, msg)
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "Unavailable"):
-		return fmt.Errorf("%w: Tiller: %s", engine.ErrUnreachable, msg)
+		return fmt.Errorf("%w: %s", engine.ErrTillerUnavailable, msg)
 	}
 	return fmt.Errorf("tiller: %s: %s", name, msg)
 }
@@ -357,9 +357,10 @@ func (e *Engine) watchProgress(ctx context.Context, key engine.Key, phase string
 	}, fn)
 }
 
-// allStatuses lists every status code, so List shows pending and failed releases too.
+// allStatuses lists every status code of a current revision (as `helm ls --all`: superseded revisions are
+// history, not releases), so List shows pending and failed releases too.
 var allStatuses = []release.Status_Code{release.Status_UNKNOWN, release.Status_DEPLOYED, release.Status_DELETED,
-	release.Status_SUPERSEDED, release.Status_FAILED, release.Status_DELETING, release.Status_PENDING_INSTALL,
+	release.Status_FAILED, release.Status_DELETING, release.Status_PENDING_INSTALL,
 	release.Status_PENDING_UPGRADE, release.Status_PENDING_ROLLBACK}
 
 // List lists the newest revision of every release, paging through Tiller's stream.
@@ -372,7 +373,7 @@ func (e *Engine) List(ctx context.Context, opts engine.ListOptions) ([]engine.Re
 	for _, s := range opts.States {
 		want[s] = true
 	}
-	out := []engine.Release{}
+	newest := map[string]engine.Release{} // Tiller may return several revisions of a release
 	offset := ""
 	for {
 		stream, err := rc.ListReleases(cctx, &services.ListReleasesRequest{Limit: 256, Offset: offset, StatusCodes: allStatuses, Namespace: opts.Namespace})
@@ -390,10 +391,9 @@ func (e *Engine) List(ctx context.Context, opts engine.ListOptions) ([]engine.Re
 			}
 			for _, r := range resp.GetReleases() {
 				rel := toRelease(r)
-				if rel.State == engine.StateUninstalled || (len(want) > 0 && !want[rel.State]) {
-					continue
+				if prev, ok := newest[rel.Name]; !ok || rel.Revision > prev.Revision {
+					newest[rel.Name] = *rel
 				}
-				out = append(out, *rel)
 			}
 			next = resp.GetNext()
 		}
@@ -401,6 +401,13 @@ func (e *Engine) List(ctx context.Context, opts engine.ListOptions) ([]engine.Re
 			break
 		}
 		offset = next
+	}
+	out := []engine.Release{}
+	for _, rel := range newest {
+		if rel.State == engine.StateUninstalled || (len(want) > 0 && !want[rel.State]) {
+			continue
+		}
+		out = append(out, rel)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {

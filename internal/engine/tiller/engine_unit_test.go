@@ -24,7 +24,7 @@ func TestClassify(t *testing.T) {
 		{`a release named app already exists.`, engine.ErrReleaseExists},
 		{`cannot re-use a name that is still in use`, engine.ErrReleaseExists},
 		{`release app failed: timed out waiting for the condition`, engine.ErrTimeout},
-		{`incompatible versions client[v3.0.0] server[v2.17.0]`, engine.ErrUnreachable},
+		{`incompatible versions client[v3.0.0] server[v2.17.0]`, engine.ErrTillerUnavailable},
 		{`rpc error: another operation (install/upgrade/rollback) is in progress`, engine.ErrPending},
 	} {
 		err := e.classify(status.Error(codes.Unknown, tc.msg), "app")
@@ -33,7 +33,7 @@ func TestClassify(t *testing.T) {
 		}
 	}
 	if err := e.classify(status.Error(codes.Unknown, "render error in template"), "app"); err == nil ||
-		errors.Is(err, engine.ErrReleaseNotFound) || errors.Is(err, engine.ErrUnreachable) {
+		errors.Is(err, engine.ErrReleaseNotFound) || errors.Is(err, engine.ErrTillerUnavailable) {
 		t.Fatalf("an unclassified Tiller error: %v", err)
 	}
 }
