@@ -321,3 +321,32 @@ func TestHelm2ClusterInitAndReset(t *testing.T) {
 		t.Fatalf("a rejected registration was stored: %v", err)
 	}
 }
+
+// TestHelm2OtherTillerVersion runs a Tiller of another minor release (v2.16.12): it refuses clients whose
+// version header is not its own minor — the helm v2.17 CLI among them — and kdu, which sends the server's own
+// version, works with it.
+func TestHelm2OtherTillerVersion(t *testing.T) {
+	e := newEnv(t, kdu.Options{})
+	tns := tc.Namespace(t)
+	tl := tillertest.StartBinary(t, tc.KubeconfigPath, tns, tillertest.OtherVersionBinary)
+	if tl.Version() != "v2.16.12" {
+		t.Fatalf("the other Tiller reports %s", tl.Version())
+	}
+	if _, err := tl.Helm(t, "ls", "--all"); err == nil || !strings.Contains(err.Error(), "incompatible versions") {
+		t.Fatalf("the v2.17 CLI against Tiller v2.16: %v, want Tiller's version rule to refuse it", err)
+	}
+	if _, err := e.m.AddCluster(e.ctx, kdu.ClusterSpec{ID: "old2", Kubeconfig: tc.Kubeconfig, Flavour: kdu.FlavourHelm2,
+		TillerNamespace: tns, TillerAddress: tl.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := e.m.Install(e.ctx, "old2", kdu.InstallOptions{Name: "h216", Chart: webapp(t), Namespace: e.ns})
+	if err != nil || rel.State != "deployed" {
+		t.Fatalf("install through Tiller v2.16: %v %+v", err, rel)
+	}
+	if rels, err := e.m.List(e.ctx, "old2", kdu.ListOptions{}); err != nil || len(rels) != 1 {
+		t.Fatalf("list: %v %+v", err, rels)
+	}
+	if _, err := e.m.Uninstall(e.ctx, kdu.Target{Cluster: "old2", Name: "h216"}, kdu.UninstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

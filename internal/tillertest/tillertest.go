@@ -92,7 +92,17 @@ type Tiller struct {
 // cleanup fails t.
 func Start(t testing.TB, kubeconfigPath, tillerNamespace string) *Tiller {
 	t.Helper()
-	return startTiller(t, kubeconfigPath, tillerNamespace, "")
+	return startTiller(t, kubeconfigPath, tillerNamespace, "", "tiller")
+}
+
+// OtherVersionBinary is a Tiller that scripts/helm2 builds stamped as another minor release (v2.16.12), to test
+// Tiller's client-version rule.
+const OtherVersionBinary = "tiller-v2.16"
+
+// StartBinary is Start with another Tiller binary of the binaries directory, such as OtherVersionBinary.
+func StartBinary(t testing.TB, kubeconfigPath, tillerNamespace, binary string) *Tiller {
+	t.Helper()
+	return startTiller(t, kubeconfigPath, tillerNamespace, "", binary)
 }
 
 // StartAt is Start with Tiller's gRPC server on the fixed address addr ("127.0.0.1:<port>"), for a test that must
@@ -103,11 +113,11 @@ func StartAt(t testing.TB, kubeconfigPath, tillerNamespace, addr string) *Tiller
 	if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" || port == "0" {
 		t.Fatalf("tillertest: StartAt needs an address host:port, not %q", addr)
 	}
-	return startTiller(t, kubeconfigPath, tillerNamespace, addr)
+	return startTiller(t, kubeconfigPath, tillerNamespace, addr, "tiller")
 }
 
 // startTiller implements Start (addr "": free ports, retried) and StartAt.
-func startTiller(t testing.TB, kubeconfigPath, tillerNamespace, addr string) *Tiller {
+func startTiller(t testing.TB, kubeconfigPath, tillerNamespace, addr, binary string) *Tiller {
 	t.Helper()
 	dir, err := BinDir()
 	if err != nil {
@@ -129,7 +139,7 @@ func startTiller(t testing.TB, kubeconfigPath, tillerNamespace, addr string) *Ti
 	)
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		tl, err := start(dir, env, helmHome, filepath.Join(work, fmt.Sprintf("tiller-%d.log", attempt)), addr)
+		tl, err := start(dir, binary, env, helmHome, filepath.Join(work, fmt.Sprintf("tiller-%d.log", attempt)), addr)
 		if err == nil {
 			t.Cleanup(func() { tl.cleanup(t) })
 			if err := tl.init(); err != nil {
@@ -228,7 +238,7 @@ func freePort() (int, error) {
 
 // start runs tiller with its gRPC server on addr (a free port if "") and its probe server on a free port, and
 // waits until the probe server reports it ready.
-func start(dir string, env []string, helmHome, logPath, addr string) (*Tiller, error) {
+func start(dir, binary string, env []string, helmHome, logPath, addr string) (*Tiller, error) {
 	if addr == "" {
 		port, err := freePort()
 		if err != nil {
@@ -257,7 +267,7 @@ func start(dir string, env []string, helmHome, logPath, addr string) (*Tiller, e
 		logPath:   logPath,
 		exited:    make(chan struct{}),
 	}
-	tl.cmd = exec.Command(filepath.Join(dir, "tiller"),
+	tl.cmd = exec.Command(filepath.Join(dir, binary),
 		"--storage=secret",
 		"--listen="+tl.addr,
 		"--probe-listen="+tl.probeAddr,
