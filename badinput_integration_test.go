@@ -15,7 +15,6 @@ import (
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/store/sqlite"
-	"github.com/kdu-io/kdu/internal/values"
 )
 
 // TestBadClusterInput: every rejected registration names what was wrong and stores nothing.
@@ -86,10 +85,10 @@ func TestBadInstallInput(t *testing.T) {
 		{"too long release name", func(o *kdu.InstallOptions) { o.Name = strings.Repeat("a", 54) }, kdu.ErrInvalid, "name", "53"},
 		{"invalid namespace", func(o *kdu.InstallOptions) { o.Namespace = "Not/A/Namespace" }, kdu.ErrInvalid, "namespace", "namespace"},
 		{"invalid values YAML", func(o *kdu.InstallOptions) {
-			o.Values.Files = []values.File{{Name: "broken.yaml", Data: []byte("a: [1, 2\nb: {")}}
+			o.Values.Files = []kdu.ValuesFile{{Name: "broken.yaml", Data: []byte("a: [1, 2\nb: {")}}
 		}, kdu.ErrInvalid, "values", "broken.yaml"},
 		{"values not a map", func(o *kdu.InstallOptions) {
-			o.Values.Files = []values.File{{Name: "list.yaml", Data: []byte("- 1\n- 2\n")}}
+			o.Values.Files = []kdu.ValuesFile{{Name: "list.yaml", Data: []byte("- 1\n- 2\n")}}
 		}, kdu.ErrInvalid, "values", "list.yaml"},
 		{"!!yaml param that does not parse", func(o *kdu.InstallOptions) {
 			o.Values.Params = map[string]any{"config": "!!yaml {unclosed: [1, 2"}

@@ -220,3 +220,30 @@ func redactUserinfo(s string) string {
 	}
 	return s
 }
+
+// LocalChart reads a chart on this machine, for sending it to a kdu server (which never reads the caller's
+// files): chart is a reference; for a directory it returns the directory packaged as `helm package` would
+// (Helm's loader: .helmignore honoured, the chart checked), for a .tgz its content. For any other reference it
+// returns (nil, nil): the server resolves it.
+func LocalChart(chart string) ([]byte, error) {
+	if chart == "" {
+		return nil, nil
+	}
+	ref, err := chartref.Parse(chart)
+	if err != nil {
+		return nil, invalid("chart", err)
+	}
+	var data []byte
+	switch ref.Kind {
+	case chartref.KindDir:
+		data, err = helm.PackageDir(ref.Path)
+	case chartref.KindArchive:
+		data, err = helm.ReadArchive(ref.Path)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, invalid("chart", err)
+	}
+	return data, nil
+}

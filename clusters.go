@@ -7,33 +7,14 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/engine/tiller"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/store"
 )
-
-// Cluster is a registered cluster as kdu shows it. It never carries the kubeconfig.
-type Cluster struct {
-	ID        string `json:"id"`
-	Server    string `json:"server"`
-	Context   string `json:"context"`
-	Namespace string `json:"namespace"`
-	Flavour   string `json:"flavour"`
-	Version   string `json:"version"`
-	// Project owns the cluster (the service's tokens are scoped to projects); "" means none.
-	Project string `json:"project,omitempty"`
-	// TillerNamespace and TillerAddress locate Tiller on a helm2 cluster (no address: port-forward to its pod).
-	TillerNamespace string `json:"tillerNamespace,omitempty"`
-	TillerAddress   string `json:"tillerAddress,omitempty"`
-	// InstalledSW says kdu installed Tiller when it registered the cluster (N2VC's installed_sw).
-	InstalledSW bool      `json:"installedSW,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
-}
 
 func clusterOf(c store.Cluster) Cluster {
 	return Cluster{ID: c.ID, Server: c.Server, Context: c.Context, Namespace: c.Namespace, Flavour: c.Flavour,
@@ -70,8 +51,8 @@ type ClusterSpec struct {
 
 // Cluster flavours.
 const (
-	FlavourHelm3 = store.FlavourHelm3 // releases managed by kdu through the Helm v4 SDK
-	FlavourHelm2 = store.FlavourHelm2 // releases managed by a Tiller v2 server
+	FlavourHelm3 = api.FlavourHelm3 // releases managed by kdu through the Helm v4 SDK
+	FlavourHelm2 = api.FlavourHelm2 // releases managed by a Tiller v2 server
 )
 
 // AddCluster validates a kubeconfig, checks that its API server answers with the credentials given, and

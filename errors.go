@@ -4,57 +4,44 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
-	"github.com/kdu-io/kdu/internal/locks"
 )
 
-// Sentinel errors. Every error kdu returns wraps at most one of these; callers branch with errors.Is, and the
-// service maps them to HTTP statuses in one place.
+// Sentinel errors, shared with the REST API's Go client (they are defined in package api). Every error kdu
+// returns wraps at most one of these; callers branch with errors.Is, and the service maps them to HTTP statuses
+// in one place.
 var (
 	// ErrInvalid means an input was rejected before anything changed. The error is a *FieldError.
-	ErrInvalid = errors.New("invalid input")
+	ErrInvalid = api.ErrInvalid
 	// ErrNotFound means a cluster, repository or release does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = api.ErrNotFound
 	// ErrExists means a cluster, repository or release of that name already exists.
-	ErrExists = errors.New("already exists")
+	ErrExists = api.ErrExists
 	// ErrBusy means another operation on the same release did not finish within the lock wait.
-	ErrBusy = locks.ErrBusy
+	ErrBusy = api.ErrBusy
 	// ErrPending means Helm records an operation in progress on the release (pending-install/upgrade/rollback).
-	ErrPending = engine.ErrPending
+	ErrPending = api.ErrPending
 	// ErrUnsupported means the operation does not exist for Helm KDUs (spec §4.13).
-	ErrUnsupported = engine.ErrUnsupported
+	ErrUnsupported = api.ErrUnsupported
 	// ErrUnreachable means the cluster's API server could not be reached or refused the credentials.
-	ErrUnreachable = errors.New("cluster unreachable")
+	ErrUnreachable = api.ErrUnreachable
 	// ErrRepoAuth means a chart repository or registry refused kdu's credentials (a 401 or 403).
-	ErrRepoAuth = engine.ErrSourceAuth
+	ErrRepoAuth = api.ErrRepoAuth
 	// ErrRepoUnreachable means a chart repository or registry could not be reached, or failed.
-	ErrRepoUnreachable = engine.ErrSourceUnreachable
+	ErrRepoUnreachable = api.ErrRepoUnreachable
 	// ErrVerification means a chart asked to be verified is unsigned, signed by an unknown key, tampered with or
 	// (for OCI) not pinned by digest.
-	ErrVerification = engine.ErrVerification
+	ErrVerification = api.ErrVerification
 	// ErrHasReleases means a cluster still has releases and removal was not forced.
-	ErrHasReleases = errors.New("cluster has releases")
+	ErrHasReleases = api.ErrHasReleases
 	// ErrTimeout means an operation's wait for readiness ran out of time.
-	ErrTimeout = engine.ErrTimeout
+	ErrTimeout = api.ErrTimeout
 )
 
 // FieldError is a rejected input: which field, and why. It wraps ErrInvalid.
-type FieldError struct {
-	Field  string
-	Reason string
-	Err    error // the underlying cause, if any
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
-
-// Unwrap returns ErrInvalid and the underlying cause.
-func (e *FieldError) Unwrap() []error {
-	if e.Err != nil {
-		return []error{ErrInvalid, e.Err}
-	}
-	return []error{ErrInvalid}
-}
+type FieldError = api.FieldError
 
 func invalid(field string, err error) error {
 	return &FieldError{Field: field, Reason: err.Error(), Err: err}

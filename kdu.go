@@ -13,49 +13,65 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/engine/helm"
 	"github.com/kdu-io/kdu/internal/engine/tiller"
 	"github.com/kdu-io/kdu/internal/locks"
-	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/store"
+	"github.com/kdu-io/kdu/internal/store/postgres"
 	"github.com/kdu-io/kdu/internal/store/sqlite"
+	"github.com/kdu-io/kdu/internal/storeopen"
 )
 
-// Public aliases of the engine's result types.
+// The library's results are the REST API's types (package api), so a Release is the same whether it comes
+// from a Manager or from the API's Go client.
 type (
+	// Target addresses a KDU: a release on a cluster.
+	Target = api.Target
 	// Release is one revision of a release.
-	Release = engine.Release
+	Release = api.Release
 	// ReleaseState is a release state as Helm records it (deployed, failed, pending-install, ...).
-	ReleaseState = engine.State
+	ReleaseState = api.ReleaseState
 	// Status is a release with the readiness of every object in its manifest.
-	Status = engine.Status
+	Status = api.Status
 	// Resource is one object of a release and its readiness.
-	Resource = engine.Resource
+	Resource = api.Resource
 	// Service is a Service of a release.
-	Service = engine.Service
+	Service = api.Service
 	// ServicePort is one port of a Service.
-	ServicePort = engine.ServicePort
+	ServicePort = api.ServicePort
 	// ChartInfo describes a chart.
-	ChartInfo = engine.ChartInfo
+	ChartInfo = api.ChartInfo
 	// ChartMetadata is a chart's metadata.
-	ChartMetadata = engine.ChartMetadata
+	ChartMetadata = api.ChartMetadata
 	// Progress reports readiness while an operation waits.
-	Progress = engine.Progress
-	// ProgressFunc receives Progress.
+	Progress = api.Progress
+	// ProgressFunc receives Progress. Engines call it from their own goroutine, only when something changed;
+	// it must not block.
 	ProgressFunc = engine.ProgressFunc
+	// Cluster is a registered cluster as kdu shows it (never with its kubeconfig).
+	Cluster = api.Cluster
+	// Repo is a chart repository as kdu reports it (never with its secrets).
+	Repo = api.Repo
+	// RepoUpdate reports the refresh of one repository's index.
+	RepoUpdate = api.RepoUpdate
+	// RepoChange names one repository that SyncRepos added, updated or removed.
+	RepoChange = api.RepoChange
+	// RepoSync reports what SyncRepos changed.
+	RepoSync = api.RepoSync
 )
 
 // Defaults.
 const (
-	DefaultTimeout    = 5 * time.Minute // N2VC's 300 s
-	DefaultScaleTime  = 30 * time.Minute
+	DefaultTimeout    = api.DefaultTimeout // N2VC's 300 s
+	DefaultScaleTime  = api.DefaultScaleTimeout
 	DefaultLockWait   = 2 * time.Minute
 	DefaultMaxHistory = helm.DefaultMaxHistory
 )
@@ -65,6 +81,13 @@ type Options struct {
 	// DataDir holds the embedded store, the secret key (unless KDU_SECRET_KEY is set) and caches.
 	// "" means $KDU_DATA_DIR, else $XDG_DATA_HOME/kdu, else ~/.local/share/kdu.
 	DataDir string
+	// Database is a postgres:// URL of a PostgreSQL database that several kdu processes share; "" means the
+	// embedded SQLite store in DataDir. Opening the same store twice in one process shares its connections.
+	Database string
+	// SecretKey is the base64 of the 32-byte key that encrypts kubeconfigs and repository secrets at rest; ""
+	// means $KDU_SECRET_KEY, else (SQLite only) the secret.key file in DataDir, created if missing. Every
+	// process sharing a PostgreSQL database needs the same key, so it must be given there.
+	SecretKey string
 	// MaxHistory bounds the revisions kept per release (default 10).
 	MaxHistory int
 	// LockWait bounds how long an operation waits for another one on the same release before failing with
@@ -92,12 +115,11 @@ type Options struct {
 
 // Manager runs KDU operations on registered clusters. It is safe for concurrent use.
 type Manager struct {
-	store     store.Store
-	opts      Options
-	log       *slog.Logger
-	loader    *helm.ChartLoader
-	locks     locks.Keyed
-	ownsStore bool
+	store  store.Store
+	opts   Options
+	log    *slog.Logger
+	loader *helm.ChartLoader
+	locks  locks.Keyed
 
 	mu    sync.Mutex
 	conns map[string]*clusterConn // by cluster id
@@ -120,7 +142,8 @@ type clusterEngine interface {
 // Changes made through this Manager take effect at once; changes made by another process within this time.
 const registrationTTL = 2 * time.Second
 
-// Open opens (creating it if needed) the embedded store in the data directory and returns a Manager over it.
+// Open opens (creating it if needed) the store that opts name — the embedded SQLite file in the data directory,
+// or a PostgreSQL database — and returns a Manager over it. Close closes it.
 func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -132,24 +155,30 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		}
 		opts.DataDir = dir
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data directory %s: %w", opts.DataDir, err)
-	}
-	box, err := secret.Load(opts.DataDir)
+	st, err := storeopen.Open(ctx, opts.DataDir, opts.Database, opts.SecretKey)
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(opts.DataDir, "kdu.db"), box)
-	if err != nil {
-		return nil, err
+	if opts.MaxHistory <= 0 {
+		opts.MaxHistory = DefaultMaxHistory
 	}
-	m := New(st, opts)
-	m.ownsStore = true
+	if opts.LockWait == 0 {
+		opts.LockWait = DefaultLockWait
+	}
+	if opts.LockWait < 0 {
+		opts.LockWait = 0
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	m := &Manager{store: st, opts: opts, log: opts.Logger, conns: map[string]*clusterConn{}}
+	m.loader = &helm.ChartLoader{IndexRefresh: opts.IndexRefresh, Keyring: opts.Keyring, Logger: opts.Logger,
+		CacheDir: filepath.Join(opts.DataDir, "cache", "index")}
 	return m, nil
 }
 
-// Validate checks the options that can be wrong: the stable repository URL and the keyring. Open calls it;
-// callers of New should.
+// Validate checks the options that can be wrong: the stable repository URL, the keyring, the index refresh
+// and the database URL. Open calls it.
 func (o Options) Validate() error {
 	if o.StableRepoURL != "" {
 		if err := (RepoSpec{Name: StableRepoName, URL: o.StableRepoURL}).validateURL(); err != nil {
@@ -164,32 +193,13 @@ func (o Options) Validate() error {
 	if o.IndexRefresh < 0 {
 		return invalidf("indexRefresh", "must not be negative, got %s", o.IndexRefresh)
 	}
+	if o.Database != "" && !strings.HasPrefix(o.Database, "postgres://") && !strings.HasPrefix(o.Database, "postgresql://") {
+		return invalidf("database", "want a postgres:// URL (or nothing for SQLite in the data directory), got %q", postgres.RedactURL(o.Database))
+	}
 	return nil
 }
 
-// New returns a Manager over an existing store. Close does not close the store.
-func New(st store.Store, opts Options) *Manager {
-	if opts.MaxHistory <= 0 {
-		opts.MaxHistory = DefaultMaxHistory
-	}
-	if opts.LockWait == 0 {
-		opts.LockWait = DefaultLockWait
-	}
-	if opts.LockWait < 0 {
-		opts.LockWait = 0
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	m := &Manager{store: st, opts: opts, log: opts.Logger, conns: map[string]*clusterConn{}}
-	m.loader = &helm.ChartLoader{IndexRefresh: opts.IndexRefresh, Keyring: opts.Keyring, Logger: opts.Logger}
-	if opts.DataDir != "" {
-		m.loader.CacheDir = filepath.Join(opts.DataDir, "cache", "index")
-	}
-	return m
-}
-
-// Close stops every cluster's informers and closes the store if Open opened it.
+// Close stops every cluster's informers and closes the store.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	for id, c := range m.conns {
@@ -197,10 +207,7 @@ func (m *Manager) Close() error {
 		delete(m.conns, id)
 	}
 	m.mu.Unlock()
-	if m.ownsStore {
-		return m.store.Close()
-	}
-	return nil
+	return m.store.Close()
 }
 
 // connection returns the live engine of a cluster, building it from the store on first use and rebuilding it

@@ -17,7 +17,6 @@ import (
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/internal/testcluster"
-	"github.com/kdu-io/kdu/internal/values"
 )
 
 var tc *testcluster.Cluster
@@ -275,7 +274,7 @@ func TestInstallCreatesNamespaceAndParamsValues(t *testing.T) {
 				"podLabels":      "!!yaml {tier: web, team: nfv}",
 				"literal.dotted": "kept as one key",
 			},
-			Files: []values.File{{Name: "extra.yaml", Data: []byte("service:\n  port: 8080\n")}},
+			Files: []kdu.ValuesFile{{Name: "extra.yaml", Data: []byte("service:\n  port: 8080\n")}},
 		},
 	})
 	if err != nil {

@@ -6,27 +6,17 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kdu-io/kdu/internal/chartsafe"
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/scale"
-	"github.com/kdu-io/kdu/internal/values"
+	"github.com/kdu-io/kdu/internal/engine/values"
 )
-
-// Target addresses a KDU: a release on a cluster. Cluster may use the legacy "namespace:cluster_id" form; its
-// namespace part then selects the namespace unless Namespace is set. With no namespace at all, the release is
-// looked up by name across the cluster's namespaces.
-type Target struct {
-	Cluster   string `json:"cluster"`
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name"`
-}
 
 // Values are the value sources of an install or upgrade, merged in this order (later wins): Files, Params,
 // Set, SetString.
 type Values struct {
-	// Files are values documents (YAML), as given with -f.
-	Files []values.File
+	// Files are values documents (YAML or JSON), as given with -f.
+	Files []ValuesFile
 	// Params are OSM-style parameters (spec §1.4): literal top-level keys; a string value starting with
 	// "!!yaml " is parsed as YAML.
 	Params map[string]any
@@ -34,14 +24,18 @@ type Values struct {
 	Set, SetString []string
 }
 
+// ValuesFile is one values document: Name identifies it in errors (for example the file it came from).
+type ValuesFile struct {
+	Name string
+	Data []byte
+}
+
 func (v Values) build() (map[string]any, error) {
-	// Values documents come from callers as untrusted as charts: bound their alias expansion first.
-	for _, f := range v.Files {
-		if err := chartsafe.CheckYAML(f.Name, f.Data, 0); err != nil {
-			return nil, invalid("values", err)
-		}
+	files := make([]values.File, len(v.Files))
+	for i, f := range v.Files {
+		files[i] = values.File{Name: f.Name, Data: f.Data}
 	}
-	vals, err := values.Options{Files: v.Files, Params: v.Params, Set: v.Set, SetString: v.SetString}.Build()
+	vals, err := values.Options{Files: files, Params: v.Params, Set: v.Set, SetString: v.SetString}.Build()
 	if err != nil {
 		return nil, invalid("values", err)
 	}
@@ -580,7 +574,7 @@ func (m *Manager) List(ctx context.Context, clusterRef string, opts ListOptions)
 		}
 	}
 	for _, s := range opts.States {
-		if !validState(s) {
+		if !s.Valid() {
 			return nil, invalidf("state", "unknown release state %q", s)
 		}
 	}
@@ -656,16 +650,6 @@ func (m *Manager) resolve(ctx context.Context, t Target) (*clusterConn, engine.K
 func clusterID(t Target) string {
 	_, id, _ := naming.ParseClusterID(t.Cluster)
 	return id
-}
-
-func validState(s ReleaseState) bool {
-	switch s {
-	case engine.StateUnknown, engine.StateDeployed, engine.StateUninstalled, engine.StateSuperseded,
-		engine.StateFailed, engine.StateUninstalling, engine.StatePendingInstall, engine.StatePendingUpgrade,
-		engine.StatePendingRollback:
-		return true
-	}
-	return false
 }
 
 func firstNonEmpty(ss ...string) string {

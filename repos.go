@@ -8,8 +8,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
+	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/engine/helm"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/store"
@@ -17,44 +17,19 @@ import (
 
 // Repository scopes: where a repository is registered.
 const (
-	ScopeCluster = "cluster" // registered on one cluster
-	ScopeProject = "project" // registered on a project, shared by its clusters
-	ScopeDefault = "default" // the server's stable repository (Options.StableRepoURL)
+	ScopeCluster = api.ScopeCluster // registered on one cluster
+	ScopeProject = api.ScopeProject // registered on a project, shared by its clusters
+	ScopeDefault = api.ScopeDefault // the server's stable repository (Options.StableRepoURL)
 )
 
 // Repository types.
 const (
-	RepoTypeHTTP = store.RepoTypeHTTP // a chart repository with an index.yaml
-	RepoTypeOCI  = store.RepoTypeOCI  // an OCI registry
+	RepoTypeHTTP = api.RepoTypeHTTP // a chart repository with an index.yaml
+	RepoTypeOCI  = api.RepoTypeOCI  // an OCI registry
 )
 
 // StableRepoName is the name of the default repository (spec §4.1).
 const StableRepoName = "stable"
-
-// Repo is a chart repository as kdu reports it. It never carries a secret: only whether one is set.
-type Repo struct {
-	// Cluster is set for a cluster repository, Project for a project repository.
-	Cluster string `json:"cluster,omitempty"`
-	Project string `json:"project,omitempty"`
-	// Scope says where the repository is registered: ScopeCluster, ScopeProject or ScopeDefault.
-	Scope string `json:"scope"`
-	// ID is the caller's identifier of the repository (OSM's k8srepo _id), if it gave one.
-	ID       string `json:"id,omitempty"`
-	Name     string `json:"name"`
-	URL      string `json:"url"`
-	Type     string `json:"type"`
-	Username string `json:"username,omitempty"`
-	// HasPassword, HasCACert, HasClientCert and HasKeyring say which secrets and TLS material are set.
-	HasPassword        bool      `json:"hasPassword,omitempty"`
-	HasCACert          bool      `json:"hasCACert,omitempty"`
-	HasClientCert      bool      `json:"hasClientCert,omitempty"`
-	HasKeyring         bool      `json:"hasKeyring,omitempty"`
-	InsecureSkipVerify bool      `json:"insecureSkipVerify,omitempty"`
-	PassCredentials    bool      `json:"passCredentials,omitempty"`
-	PlainHTTP          bool      `json:"plainHTTP,omitempty"`
-	CreatedAt          time.Time `json:"createdAt"`
-	UpdatedAt          time.Time `json:"updatedAt"`
-}
 
 func repoOf(r store.Repo) Repo {
 	out := Repo{Cluster: r.ClusterID, ID: r.ExtID, Name: r.Name, URL: r.URL, Type: r.Type, Username: r.Username,
@@ -333,15 +308,6 @@ func (m *Manager) removeRepo(ctx context.Context, s repoScope, name string) erro
 	}
 	m.loader.ForgetIndex(helmRepo(rec))
 	return nil
-}
-
-// RepoUpdate reports the refresh of one repository's index.
-type RepoUpdate struct {
-	Name     string `json:"name"`
-	Scope    string `json:"scope"`
-	Charts   int    `json:"charts"`
-	Versions int    `json:"versions"`
-	Error    string `json:"error,omitempty"`
 }
 
 func (m *Manager) updateRepos(ctx context.Context, recs []store.Repo) []RepoUpdate {

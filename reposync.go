@@ -8,26 +8,6 @@ import (
 	"github.com/kdu-io/kdu/internal/store"
 )
 
-// RepoChange names one repository that SyncRepos added, updated or removed: the caller's id (empty for a
-// repository registered without one) and the name.
-type RepoChange struct {
-	ID   string `json:"id,omitempty"`
-	Name string `json:"name"`
-}
-
-// RepoSync reports what SyncRepos changed. Every list holds only the repositories it changed, each once.
-type RepoSync struct {
-	Added     []RepoChange `json:"added"`
-	Updated   []RepoChange `json:"updated"`
-	Removed   []RepoChange `json:"removed"`
-	Unchanged int          `json:"unchanged"`
-}
-
-// Changed reports whether the synchronisation changed anything.
-func (s *RepoSync) Changed() bool {
-	return len(s.Added)+len(s.Updated)+len(s.Removed) > 0
-}
-
 // SyncRepos makes a cluster's own repositories exactly the desired list (spec synchronize_repos): it adds the
 // missing ones, updates those whose settings differ (URL, type, credentials, TLS, keyring, id) and removes the
 // others — "stable" included, since the default stable repository is configured on the server, not stored.

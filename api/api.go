@@ -1,12 +1,12 @@
-// Package api holds the wire types of kdu's REST API (/v1): what the service sends and receives as JSON. The
-// service (internal/server) and the Go client (package client) share them, so they cannot drift apart.
+// Package api holds the wire types of kdu's REST API (/v1): what the service sends and receives as JSON, the
+// request defaults, and the error codes clients switch on. It is a leaf: it imports only the standard
+// library, so a program that only talks to a kdu server (package client) links nothing else of kdu.
+//
+// The library (package kdu) and its engines use these types for their results — kdu.Release is api.Release —
+// so the REST contract is defined here, once, and an internal change cannot alter it silently.
 package api
 
-import (
-	"time"
-
-	"github.com/kdu-io/kdu"
-)
+import "time"
 
 // OperationState is the life-cycle state of an operation.
 type OperationState string
@@ -32,6 +32,15 @@ const (
 	KindUninstall = "uninstall"
 )
 
+// Target addresses a KDU: a release on a cluster. Cluster may use the legacy "namespace:cluster_id" form; its
+// namespace part then selects the namespace unless Namespace is set. With no namespace at all, the release is
+// looked up by name across the cluster's namespaces.
+type Target struct {
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
 // Operation is an asynchronous KDU operation, as returned by every mutating KDU call (202 Accepted) and by
 // /v1/operations.
 type Operation struct {
@@ -39,16 +48,16 @@ type Operation struct {
 	Kind    string `json:"kind"`
 	Project string `json:"project,omitempty"`
 	// Target is the release the operation acts on.
-	Target kdu.Target     `json:"target"`
+	Target Target         `json:"target"`
 	State  OperationState `json:"state"`
 	// Progress is the latest readiness report while the operation waits.
-	Progress *kdu.Progress `json:"progress,omitempty"`
+	Progress *Progress `json:"progress,omitempty"`
 	// Error says why the operation failed or was cancelled.
 	Error *Error `json:"error,omitempty"`
 	// Revision is the release revision the operation produced.
 	Revision int `json:"revision,omitempty"`
 	// Release is the resulting release (on success; for uninstall, the release as it was).
-	Release *kdu.Release `json:"release,omitempty"`
+	Release *Release `json:"release,omitempty"`
 	// CancelRequested is true once a cancel was asked for a running operation.
 	CancelRequested bool `json:"cancelRequested,omitempty"`
 	// Attempts counts how many times a replica started the operation (more than one after a takeover).
@@ -59,24 +68,6 @@ type Operation struct {
 	UpdatedAt  time.Time  `json:"updatedAt"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
-}
-
-// Error is the body of every error response, under "error", and the error of a failed operation.
-type Error struct {
-	// Code is a stable machine-readable code: invalid, unauthorized, forbidden, not_found, exists, busy,
-	// pending, conflict, unsupported, unreachable, timeout, cancelled, interrupted, too_large, internal,
-	// verification_failed (a chart asked to be verified does not verify), repo_unauthorized (a chart repository
-	// refused kdu's credentials), repo_unreachable (a chart repository could not be reached).
-	Code string `json:"code"`
-	// Message says what went wrong, for people.
-	Message string `json:"message"`
-	// Field names the request field at fault, if any (for example "chart" or "values.set[0]").
-	Field string `json:"field,omitempty"`
-}
-
-// ErrorResponse is the JSON body of a non-2xx response.
-type ErrorResponse struct {
-	Error Error `json:"error"`
 }
 
 // StatusTarget says where an operation's status is written while it runs. Exactly one field is set.
@@ -101,4 +92,22 @@ type WebhookTarget struct {
 	// Headers are sent with every POST (for example Authorization). They are secrets: encrypted at rest and
 	// never returned.
 	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// List wraps list responses: {"items": [...]}. Operations lists carry a cursor for the next page.
+type List[T any] struct {
+	Items []T `json:"items"`
+	// Next, if set, is the value of ?before= for the next page.
+	Next string `json:"next,omitempty"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"`
+}
+
+// ScaleCount is the response of GET /v1/clusters/{cluster}/kdus/{name}/scale.
+type ScaleCount struct {
+	Resource string `json:"resource"`
+	Replicas int    `json:"replicas"`
 }

@@ -1,10 +1,26 @@
 package api
 
-import (
-	"time"
+import "time"
 
-	"github.com/kdu-io/kdu"
+// Defaults of a request that leaves a field out. They follow N2VC: installs and upgrades are atomic and wait,
+// an install creates its namespace, a rollback waits. The library's own zero values differ (no wait, not
+// atomic); package client and the kdu CLI always send these fields explicitly.
+const (
+	DefaultAtomic          = true
+	DefaultWait            = true
+	DefaultCreateNamespace = true
+	// DefaultTimeout bounds each wait of an install, upgrade, rollback or uninstall that gives no timeout.
+	DefaultTimeout = 5 * time.Minute // N2VC's 300 s
+	// DefaultScaleTimeout bounds the wait of a scale that gives no timeout.
+	DefaultScaleTimeout = 30 * time.Minute
 )
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
 
 // Duration is a time.Duration written as a Go duration string in JSON ("90s", "5m"). A JSON number is read
 // as seconds, as N2VC's timeouts are.
@@ -43,6 +59,12 @@ type Wait struct {
 	Timeout *Duration `json:"timeout,omitempty"`
 }
 
+// IsAtomic reports whether the operation rolls back on failure, DefaultAtomic if the request does not say.
+func (w Wait) IsAtomic() bool { return boolOr(w.Atomic, DefaultAtomic) }
+
+// Waits reports whether the operation waits for readiness, DefaultWait if the request does not say.
+func (w Wait) Waits() bool { return boolOr(w.Wait, DefaultWait) }
+
 // ChartSource names a chart: a reference (repo/chart[:version], https://…/chart.tgz), or an uploaded .tgz.
 type ChartSource struct {
 	Chart   string `json:"chart,omitempty"`
@@ -74,6 +96,12 @@ type InstallRequest struct {
 	Values
 	Wait
 	Common
+}
+
+// CreatesNamespace reports whether a missing namespace is created, DefaultCreateNamespace if the request does
+// not say.
+func (r InstallRequest) CreatesNamespace() bool {
+	return boolOr(r.CreateNamespace, DefaultCreateNamespace)
 }
 
 // UpgradeRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:upgrade.
@@ -109,6 +137,9 @@ type RollbackRequest struct {
 	Timeout  *Duration `json:"timeout,omitempty"`
 	Common
 }
+
+// Waits reports whether the rollback waits for readiness, DefaultWait if the request does not say.
+func (r RollbackRequest) Waits() bool { return boolOr(r.Wait, DefaultWait) }
 
 // UninstallRequest is the (optional) body of DELETE /v1/clusters/{cluster}/kdus/{name}.
 type UninstallRequest struct {
@@ -186,38 +217,4 @@ type ShowRequest struct {
 	// Cluster resolves repo/chart references against that cluster's repositories.
 	Cluster string `json:"cluster,omitempty"`
 	ChartSource
-}
-
-// ScaleCount is the response of GET /v1/clusters/{cluster}/kdus/{name}/scale.
-type ScaleCount struct {
-	Resource string `json:"resource"`
-	Replicas int    `json:"replicas"`
-}
-
-// List wraps list responses: {"items": [...]}. Operations lists carry a cursor for the next page.
-type List[T any] struct {
-	Items []T `json:"items"`
-	// Next, if set, is the value of ?before= for the next page.
-	Next string `json:"next,omitempty"`
-}
-
-// Health is the body of /healthz and /readyz.
-type Health struct {
-	Status string `json:"status"`
-}
-
-// Spec converts the request to the library's repository spec.
-func (r RepoRequest) Spec() kdu.RepoSpec {
-	return kdu.RepoSpec{ID: r.ID, Name: r.Name, URL: r.URL, Type: r.Type, Username: r.Username, Password: r.Password,
-		CACert: []byte(r.CACert), CertPEM: []byte(r.ClientCert), KeyPEM: []byte(r.ClientKey),
-		InsecureSkipVerify: r.InsecureSkipVerify, PassCredentials: r.PassCredentials, PlainHTTP: r.PlainHTTP,
-		Keyring: []byte(r.Keyring)}
-}
-
-// RepoRequestOf converts a library repository spec to a request (for clients).
-func RepoRequestOf(s kdu.RepoSpec) RepoRequest {
-	return RepoRequest{ID: s.ID, Name: s.Name, URL: s.URL, Type: s.Type, Username: s.Username, Password: s.Password,
-		CACert: string(s.CACert), ClientCert: string(s.CertPEM), ClientKey: string(s.KeyPEM),
-		InsecureSkipVerify: s.InsecureSkipVerify, PassCredentials: s.PassCredentials, PlainHTTP: s.PlainHTTP,
-		Keyring: string(s.Keyring)}
 }

@@ -1,9 +1,11 @@
-// Package client is the Go client of kdu's REST API. It offers the same methods as the library's Manager
-// (so the CLI drives either), plus the service's own: asynchronous submission, operations and their events.
+// Package client is the Go client of kdu's REST API. It speaks the API's own types (package api) and depends
+// on nothing but them and the standard library, so a Go program can drive a kdu server without pulling in
+// Helm or client-go.
 //
 // Mutating KDU calls (Install, Upgrade, Scale, Rollback, Uninstall) submit an operation and follow its events
-// until it ends, reporting progress like the library does; the Submit* methods return at once instead.
-// Errors wrap the library's sentinel errors (kdu.ErrNotFound, kdu.ErrInvalid, ...), so errors.Is works alike.
+// until it ends, reporting progress; Submit returns at once instead. Errors unwrap to the API's sentinel
+// errors (api.ErrNotFound, api.ErrInvalid, ...) — the same values the library's kdu.ErrNotFound, ... are — so
+// errors.Is works alike against a server and the library.
 package client
 
 import (
@@ -19,7 +21,6 @@ import (
 	"time"
 
 	"github.com/kdu-io/kdu/api"
-	"github.com/kdu-io/kdu/internal/apierr"
 )
 
 // Client talks to one kdu server.
@@ -91,8 +92,8 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
-// Unwrap returns the sentinel error of the code (kdu.ErrNotFound, ...), if any.
-func (e *Error) Unwrap() error { return apierr.Sentinel(e.Code) }
+// Unwrap returns the sentinel error of the code (api.ErrNotFound, ...), if any.
+func (e *Error) Unwrap() error { return api.Sentinel(e.Code) }
 
 // request is one API call.
 type request struct {
@@ -182,15 +183,15 @@ func decodeError(resp *http.Response) error {
 func codeOfStatus(s int) string {
 	switch s {
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return apierr.CodeInvalid
+		return api.CodeInvalid
 	case http.StatusUnauthorized:
-		return apierr.CodeUnauthorized
+		return api.CodeUnauthorized
 	case http.StatusForbidden:
-		return apierr.CodeForbidden
+		return api.CodeForbidden
 	case http.StatusNotFound:
-		return apierr.CodeNotFound
+		return api.CodeNotFound
 	case http.StatusConflict:
-		return apierr.CodeConflict
+		return api.CodeConflict
 	}
-	return apierr.CodeInternal
+	return api.CodeInternal
 }

@@ -1,25 +1,17 @@
 package client
 
 import (
-	"archive/tar"
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
-	"github.com/kdu-io/kdu/internal/chartref"
 )
 
 // SubmitOptions apply to the submission of a mutating call.
@@ -135,7 +127,7 @@ func (c *Client) watchOnce(ctx context.Context, id string, fn func(api.Operation
 }
 
 // OperationError is the error of an operation that failed or was cancelled. It unwraps to the library's
-// sentinel for its code.
+// sentinel for its code (api.ErrTimeout, ...).
 type OperationError struct {
 	Op api.Operation
 }
@@ -159,9 +151,12 @@ func (e *OperationError) Unwrap() error {
 	return errorOf(0, *e.Op.Error)
 }
 
+// ProgressFunc receives the progress of an operation as it runs.
+type ProgressFunc func(api.Progress)
+
 // run submits a request and follows it to its end, reporting progress; cancelling ctx cancels the
 // operation (as interrupting helm does).
-func (c *Client) run(ctx context.Context, method, cluster, path string, body any, progress kdu.ProgressFunc) (*kdu.Release, error) {
+func (c *Client) run(ctx context.Context, method, cluster, path string, body any, progress ProgressFunc) (*api.Release, error) {
 	op, err := c.Submit(ctx, method, cluster, path, body, SubmitOptions{})
 	if err != nil {
 		return nil, err
@@ -185,211 +180,65 @@ func (c *Client) run(ctx context.Context, method, cluster, path string, body any
 	return final.Release, nil
 }
 
-func values(v kdu.Values) api.Values {
-	out := api.Values{Params: v.Params, Set: v.Set, SetString: v.SetString}
-	for _, f := range v.Files {
-		out.Files = append(out.Files, api.ValuesFile{Name: f.Name, Content: string(f.Data)})
-	}
-	return out
-}
-
-func wait(w kdu.Wait) api.Wait {
-	out := api.Wait{Atomic: &w.Atomic, Wait: &w.Wait}
-	if w.Timeout != 0 {
-		d := api.Duration(w.Timeout)
-		out.Timeout = &d
-	}
-	return out
-}
-
-// Install installs a chart and waits for the operation to end.
-func (c *Client) Install(ctx context.Context, cluster string, o kdu.InstallOptions) (*kdu.Release, error) {
-	src, err := chartSource(o.Chart, o.Version, o.RepoURL, o.ChartArchive)
-	if err != nil {
-		return nil, err
-	}
+// Install installs a chart on a cluster (a cluster id, or the legacy "namespace:id") and waits for the
+// operation to end. A chart on the caller's disk must be sent packaged, in ChartArchive.
+func (c *Client) Install(ctx context.Context, cluster string, req api.InstallRequest, progress ProgressFunc) (*api.Release, error) {
 	_, ns, err := clusterPath(cluster)
 	if err != nil {
 		return nil, err
 	}
-	if o.Namespace != "" {
-		ns = o.Namespace
+	if req.Namespace == "" {
+		req.Namespace = ns
 	}
-	src.Verify = o.Verify
-	req := api.InstallRequest{Name: o.Name, ChartSource: src, Namespace: ns, CreateNamespace: &o.CreateNamespace,
-		Description: o.Description, Values: values(o.Values), Wait: wait(o.Wait)}
-	return c.run(ctx, http.MethodPost, cluster, "", req, o.Progress)
+	return c.run(ctx, http.MethodPost, cluster, "", req, progress)
 }
 
-func valuesMode(m kdu.ValuesMode) string {
-	switch m {
-	case kdu.ResetValues:
-		return "reset"
-	case kdu.ResetThenReuseValues:
-		return "reset-then-reuse"
-	}
-	return "reuse"
-}
-
-// Upgrade upgrades a release and waits for the operation to end.
-func (c *Client) Upgrade(ctx context.Context, t kdu.Target, o kdu.UpgradeOptions) (*kdu.Release, error) {
-	var src api.ChartSource
-	if o.Chart != "" || len(o.ChartArchive) > 0 {
-		var err error
-		if src, err = chartSource(o.Chart, o.Version, o.RepoURL, o.ChartArchive); err != nil {
-			return nil, err
-		}
-	} else {
-		src.Version = o.Version
-	}
-	src.Verify = o.Verify // without a chart, the server refuses it: the deployed chart is not verified again
-	path, q, err := kduPath(t)
+// Upgrade upgrades a release and waits for the operation to end. The target's namespace, if any, is used
+// when the request names none.
+func (c *Client) Upgrade(ctx context.Context, t api.Target, req api.UpgradeRequest, progress ProgressFunc) (*api.Release, error) {
+	path, err := c.kduAction(t, &req.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	req := api.UpgradeRequest{Namespace: q.Get("namespace"), ChartSource: src, ValuesMode: valuesMode(o.ValuesMode),
-		ForceConflicts: o.ForceConflicts, Description: o.Description, Values: values(o.Values), Wait: wait(o.Wait)}
-	return c.run(ctx, http.MethodPost, t.Cluster, path[strings.LastIndex(path, "/"):]+":upgrade", req, o.Progress)
+	return c.run(ctx, http.MethodPost, t.Cluster, path+":upgrade", req, progress)
 }
 
 // Scale sets a release's replica count and waits for the operation to end.
-func (c *Client) Scale(ctx context.Context, t kdu.Target, o kdu.ScaleOptions) (*kdu.Release, error) {
-	path, q, err := kduPath(t)
+func (c *Client) Scale(ctx context.Context, t api.Target, req api.ScaleRequest, progress ProgressFunc) (*api.Release, error) {
+	path, err := c.kduAction(t, &req.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	n := o.Replicas
-	req := api.ScaleRequest{Namespace: q.Get("namespace"), Replicas: &n, Resource: o.Resource, Wait: wait(o.Wait)}
-	return c.run(ctx, http.MethodPost, t.Cluster, path[strings.LastIndex(path, "/"):]+":scale", req, o.Progress)
+	return c.run(ctx, http.MethodPost, t.Cluster, path+":scale", req, progress)
 }
 
 // Rollback rolls a release back and waits for the operation to end.
-func (c *Client) Rollback(ctx context.Context, t kdu.Target, o kdu.RollbackOptions) (*kdu.Release, error) {
-	path, q, err := kduPath(t)
+func (c *Client) Rollback(ctx context.Context, t api.Target, req api.RollbackRequest, progress ProgressFunc) (*api.Release, error) {
+	path, err := c.kduAction(t, &req.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	w := o.Wait.Wait || o.Atomic
-	req := api.RollbackRequest{Namespace: q.Get("namespace"), Revision: o.Revision, Wait: &w}
-	if o.Timeout != 0 {
-		d := api.Duration(o.Timeout)
-		req.Timeout = &d
-	}
-	return c.run(ctx, http.MethodPost, t.Cluster, path[strings.LastIndex(path, "/"):]+":rollback", req, o.Progress)
+	return c.run(ctx, http.MethodPost, t.Cluster, path+":rollback", req, progress)
 }
 
 // Uninstall uninstalls a release and waits for the operation to end. A release that does not exist gives
 // (nil, nil), as in the library.
-func (c *Client) Uninstall(ctx context.Context, t kdu.Target, o kdu.UninstallOptions) (*kdu.Release, error) {
+func (c *Client) Uninstall(ctx context.Context, t api.Target, req api.UninstallRequest, progress ProgressFunc) (*api.Release, error) {
+	path, err := c.kduAction(t, &req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return c.run(ctx, http.MethodDelete, t.Cluster, path, req, progress)
+}
+
+// kduAction returns the path of t relative to its cluster's kdus, and fills in *ns from the target.
+func (c *Client) kduAction(t api.Target, ns *string) (string, error) {
 	path, q, err := kduPath(t)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	req := api.UninstallRequest{Namespace: q.Get("namespace"), Wait: o.Wait}
-	if o.Timeout != 0 {
-		d := api.Duration(o.Timeout)
-		req.Timeout = &d
+	if *ns == "" {
+		*ns = q.Get("namespace")
 	}
-	return c.run(ctx, http.MethodDelete, t.Cluster, path[strings.LastIndex(path, "/"):], req, nil)
-}
-
-// maxChartArchive matches the server's limit.
-const maxChartArchive = 20 << 20
-
-// chartSource turns the chart fields of library options into the API's: local paths (which the server does
-// not read) are packaged and uploaded.
-func chartSource(chart, version, repoURL string, archive []byte) (api.ChartSource, error) {
-	if len(archive) > 0 || chart == "" {
-		return api.ChartSource{Chart: chart, Version: version, RepoURL: repoURL, ChartArchive: archive}, nil
-	}
-	ref, err := chartref.Parse(chart)
-	if err != nil {
-		return api.ChartSource{}, &kdu.FieldError{Field: "chart", Reason: err.Error(), Err: err}
-	}
-	switch ref.Kind {
-	case chartref.KindArchive:
-		data, err := readLimited(ref.Path)
-		if err != nil {
-			return api.ChartSource{}, &kdu.FieldError{Field: "chart", Reason: err.Error(), Err: err}
-		}
-		return api.ChartSource{ChartArchive: data}, nil
-	case chartref.KindDir:
-		data, err := packageDir(ref.Path)
-		if err != nil {
-			return api.ChartSource{}, &kdu.FieldError{Field: "chart", Reason: err.Error(), Err: err}
-		}
-		return api.ChartSource{ChartArchive: data}, nil
-	}
-	return api.ChartSource{Chart: chart, Version: version, RepoURL: repoURL}, nil
-}
-
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxChartArchive+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxChartArchive {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxChartArchive)
-	}
-	return data, nil
-}
-
-// packageDir writes a chart directory as a .tgz (regular files only, under the directory's name), for upload.
-func packageDir(dir string) ([]byte, error) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "Chart.yaml")); err != nil {
-		return nil, fmt.Errorf("%s is not a chart directory (no Chart.yaml)", dir)
-	}
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	base := filepath.Base(filepath.Clean(dir))
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == ".git" || d.Name() == ".svn") {
-			return filepath.SkipDir
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: base + "/" + filepath.ToSlash(rel), Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err = tw.Write(data)
-		if buf.Len() > maxChartArchive {
-			return fmt.Errorf("%s packages to more than %d bytes", dir, maxChartArchive)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return path[strings.LastIndex(path, "/"):], nil
 }

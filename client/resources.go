@@ -7,19 +7,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
-	"github.com/kdu-io/kdu/internal/naming"
 )
 
 // AddCluster registers a cluster. Project is taken from the spec (a token scoped to one project defaults to it).
-func (c *Client) AddCluster(ctx context.Context, spec kdu.ClusterSpec) (*kdu.Cluster, error) {
-	var out kdu.Cluster
-	_, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters", body: api.ClusterRequest{
-		ID: spec.ID, Kubeconfig: string(spec.Kubeconfig), Context: spec.Context, Namespace: spec.Namespace,
-		Project: spec.Project, Flavour: spec.Flavour, TillerNamespace: spec.TillerNamespace, TillerAddress: spec.TillerAddress,
-		Replace: spec.Replace,
-	}}, &out)
+func (c *Client) AddCluster(ctx context.Context, req api.ClusterRequest) (*api.Cluster, error) {
+	var out api.Cluster
+	_, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters", body: req}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -27,28 +21,32 @@ func (c *Client) AddCluster(ctx context.Context, spec kdu.ClusterSpec) (*kdu.Clu
 }
 
 // Clusters lists the clusters the token may see.
-func (c *Client) Clusters(ctx context.Context) ([]kdu.Cluster, error) {
-	var out api.List[kdu.Cluster]
+func (c *Client) Clusters(ctx context.Context) ([]api.Cluster, error) {
+	var out api.List[api.Cluster]
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/clusters"}, &out)
 	return out.Items, err
 }
 
-// clusterPath turns a cluster reference (possibly the legacy "namespace:id") into its id and namespace.
+// clusterPath turns a cluster reference (possibly the legacy "namespace:id") into its id and namespace. The
+// server checks both (the id is escaped into the path, never trusted as one); here only an empty id is caught.
 func clusterPath(ref string) (id, ns string, err error) {
-	ns, id, err = naming.ParseClusterID(ref)
-	if err != nil {
-		return "", "", &kdu.FieldError{Field: "cluster", Reason: err.Error(), Err: err}
+	id = ref
+	if i := strings.LastIndexByte(ref, ':'); i >= 0 {
+		ns, id = ref[:i], ref[i+1:]
+	}
+	if id == "" {
+		return "", "", &api.FieldError{Field: "cluster", Reason: "a cluster id is required"}
 	}
 	return id, ns, nil
 }
 
 // GetCluster returns a cluster.
-func (c *Client) GetCluster(ctx context.Context, ref string) (*kdu.Cluster, error) {
+func (c *Client) GetCluster(ctx context.Context, ref string) (*api.Cluster, error) {
 	id, _, err := clusterPath(ref)
 	if err != nil {
 		return nil, err
 	}
-	var out kdu.Cluster
+	var out api.Cluster
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/clusters/" + id}, &out); err != nil {
 		return nil, err
 	}
@@ -56,20 +54,30 @@ func (c *Client) GetCluster(ctx context.Context, ref string) (*kdu.Cluster, erro
 }
 
 // CheckCluster checks that a cluster answers and records its version.
-func (c *Client) CheckCluster(ctx context.Context, ref string) (*kdu.Cluster, error) {
+func (c *Client) CheckCluster(ctx context.Context, ref string) (*api.Cluster, error) {
 	id, _, err := clusterPath(ref)
 	if err != nil {
 		return nil, err
 	}
-	var out kdu.Cluster
+	var out api.Cluster
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + ":check"}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
+// RemoveOptions are the flags of RemoveCluster.
+type RemoveOptions struct {
+	// Force removes a cluster that still has releases (they are left running).
+	Force bool
+	// Forget removes a cluster whose API server no longer answers, without uninstalling anything.
+	Forget bool
+	// UninstallSW removes Tiller from a helm2 cluster whose Tiller kdu installed.
+	UninstallSW bool
+}
+
 // RemoveCluster unregisters a cluster (with opts.UninstallSW, also removing Tiller from a helm2 cluster).
-func (c *Client) RemoveCluster(ctx context.Context, ref string, opts kdu.RemoveOptions) error {
+func (c *Client) RemoveCluster(ctx context.Context, ref string, opts RemoveOptions) error {
 	id, _, err := clusterPath(ref)
 	if err != nil {
 		return err
@@ -90,13 +98,13 @@ func (c *Client) RemoveCluster(ctx context.Context, ref string, opts kdu.RemoveO
 
 // AddRepo adds a chart repository or OCI registry to a cluster. The spec is sent whole, secrets included (over
 // the connection only: the server stores them encrypted and never returns them).
-func (c *Client) AddRepo(ctx context.Context, cluster string, spec kdu.RepoSpec) (*kdu.Repo, error) {
+func (c *Client) AddRepo(ctx context.Context, cluster string, req api.RepoRequest) (*api.Repo, error) {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
 		return nil, err
 	}
-	var out kdu.Repo
-	_, err = c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos", body: api.RepoRequestOf(spec)}, &out)
+	var out api.Repo
+	_, err = c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos", body: req}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -104,12 +112,12 @@ func (c *Client) AddRepo(ctx context.Context, cluster string, spec kdu.RepoSpec)
 }
 
 // Repos lists the repositories a cluster resolves against: its own, its project's, then the default stable one.
-func (c *Client) Repos(ctx context.Context, cluster string) ([]kdu.Repo, error) {
+func (c *Client) Repos(ctx context.Context, cluster string) ([]api.Repo, error) {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
 		return nil, err
 	}
-	var out api.List[kdu.Repo]
+	var out api.List[api.Repo]
 	_, err = c.do(ctx, request{method: http.MethodGet, path: "/v1/clusters/" + id + "/repos"}, &out)
 	return out.Items, err
 }
@@ -125,28 +133,28 @@ func (c *Client) RemoveRepo(ctx context.Context, cluster, name string) error {
 }
 
 // UpdateRepos refreshes the indexes of a cluster's repositories (all, or those named).
-func (c *Client) UpdateRepos(ctx context.Context, cluster string, names ...string) ([]kdu.RepoUpdate, error) {
+func (c *Client) UpdateRepos(ctx context.Context, cluster string, names ...string) ([]api.RepoUpdate, error) {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
 		return nil, err
 	}
-	var out api.List[kdu.RepoUpdate]
+	var out api.List[api.RepoUpdate]
 	_, err = c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos:update", body: api.RepoUpdateRequest{Names: names}}, &out)
 	return out.Items, err
 }
 
 // SyncRepos makes a cluster's own repositories exactly the desired list and reports what changed (see
-// kdu.Manager.SyncRepos). An empty list removes them all.
-func (c *Client) SyncRepos(ctx context.Context, cluster string, desired []kdu.RepoSpec) (*kdu.RepoSync, error) {
+// api.Manager.SyncRepos). An empty list removes them all.
+func (c *Client) SyncRepos(ctx context.Context, cluster string, desired []api.RepoRequest) (*api.RepoSync, error) {
 	id, _, err := clusterPath(cluster)
 	if err != nil {
 		return nil, err
 	}
-	req := api.RepoSyncRequest{Repos: make([]api.RepoRequest, len(desired))}
-	for i, spec := range desired {
-		req.Repos[i] = api.RepoRequestOf(spec)
+	req := api.RepoSyncRequest{Repos: desired}
+	if req.Repos == nil {
+		req.Repos = []api.RepoRequest{}
 	}
-	var out kdu.RepoSync
+	var out api.RepoSync
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/repos:sync", body: req}, &out); err != nil {
 		return nil, err
 	}
@@ -158,33 +166,33 @@ func projectPath(project string) (string, error) {
 	if project == "" {
 		return "/v1/projects/-", nil
 	}
-	if err := naming.ValidateProject(project); err != nil {
-		return "", &kdu.FieldError{Field: "project", Reason: err.Error(), Err: err}
+	if project == "-" {
+		return "", &api.FieldError{Field: "project", Reason: `"-" names the default project in paths: use ""`}
 	}
 	return "/v1/projects/" + project, nil
 }
 
 // AddProjectRepo adds a chart repository or OCI registry to a project ("" is the default project): every
 // cluster of the project resolves against it.
-func (c *Client) AddProjectRepo(ctx context.Context, project string, spec kdu.RepoSpec) (*kdu.Repo, error) {
+func (c *Client) AddProjectRepo(ctx context.Context, project string, req api.RepoRequest) (*api.Repo, error) {
 	p, err := projectPath(project)
 	if err != nil {
 		return nil, err
 	}
-	var out kdu.Repo
-	if _, err := c.do(ctx, request{method: http.MethodPost, path: p + "/repos", body: api.RepoRequestOf(spec)}, &out); err != nil {
+	var out api.Repo
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: p + "/repos", body: req}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
 // ProjectRepos lists a project's repositories.
-func (c *Client) ProjectRepos(ctx context.Context, project string) ([]kdu.Repo, error) {
+func (c *Client) ProjectRepos(ctx context.Context, project string) ([]api.Repo, error) {
 	p, err := projectPath(project)
 	if err != nil {
 		return nil, err
 	}
-	var out api.List[kdu.Repo]
+	var out api.List[api.Repo]
 	_, err = c.do(ctx, request{method: http.MethodGet, path: p + "/repos"}, &out)
 	return out.Items, err
 }
@@ -200,18 +208,18 @@ func (c *Client) RemoveProjectRepo(ctx context.Context, project, name string) er
 }
 
 // UpdateProjectRepos refreshes the indexes of a project's repositories (all, or those named).
-func (c *Client) UpdateProjectRepos(ctx context.Context, project string, names ...string) ([]kdu.RepoUpdate, error) {
+func (c *Client) UpdateProjectRepos(ctx context.Context, project string, names ...string) ([]api.RepoUpdate, error) {
 	p, err := projectPath(project)
 	if err != nil {
 		return nil, err
 	}
-	var out api.List[kdu.RepoUpdate]
+	var out api.List[api.RepoUpdate]
 	_, err = c.do(ctx, request{method: http.MethodPost, path: p + "/repos:update", body: api.RepoUpdateRequest{Names: names}}, &out)
 	return out.Items, err
 }
 
 // kduPath returns the path of a release and the namespace query of a target.
-func kduPath(t kdu.Target) (string, url.Values, error) {
+func kduPath(t api.Target) (string, url.Values, error) {
 	id, ns, err := clusterPath(t.Cluster)
 	if err != nil {
 		return "", nil, err
@@ -220,7 +228,7 @@ func kduPath(t kdu.Target) (string, url.Values, error) {
 		ns = t.Namespace
 	}
 	if t.Name == "" {
-		return "", nil, &kdu.FieldError{Field: "name", Reason: "a release name is required"}
+		return "", nil, &api.FieldError{Field: "name", Reason: "a release name is required"}
 	}
 	q := url.Values{}
 	if ns != "" {
@@ -230,20 +238,28 @@ func kduPath(t kdu.Target) (string, url.Values, error) {
 }
 
 // Status returns a release's status.
-func (c *Client) Status(ctx context.Context, t kdu.Target) (*kdu.Status, error) {
+func (c *Client) Status(ctx context.Context, t api.Target) (*api.Status, error) {
 	p, q, err := kduPath(t)
 	if err != nil {
 		return nil, err
 	}
-	var out kdu.Status
+	var out api.Status
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: p, query: q}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
+// ListOptions select the releases List returns.
+type ListOptions struct {
+	// Namespace limits the list to one namespace ("" is the cluster's default namespace, if any, else all).
+	Namespace string
+	// States limits the list to releases in these states (none: every state).
+	States []api.ReleaseState
+}
+
 // List lists a cluster's releases.
-func (c *Client) List(ctx context.Context, cluster string, opts kdu.ListOptions) ([]kdu.Release, error) {
+func (c *Client) List(ctx context.Context, cluster string, opts ListOptions) ([]api.Release, error) {
 	id, ns, err := clusterPath(cluster)
 	if err != nil {
 		return nil, err
@@ -262,24 +278,24 @@ func (c *Client) List(ctx context.Context, cluster string, opts kdu.ListOptions)
 		}
 		q.Set("state", strings.Join(ss, ","))
 	}
-	var out api.List[kdu.Release]
+	var out api.List[api.Release]
 	_, err = c.do(ctx, request{method: http.MethodGet, path: "/v1/clusters/" + id + "/kdus", query: q}, &out)
 	return out.Items, err
 }
 
 // History returns a release's revisions.
-func (c *Client) History(ctx context.Context, t kdu.Target) ([]kdu.Release, error) {
+func (c *Client) History(ctx context.Context, t api.Target) ([]api.Release, error) {
 	p, q, err := kduPath(t)
 	if err != nil {
 		return nil, err
 	}
-	var out api.List[kdu.Release]
+	var out api.List[api.Release]
 	_, err = c.do(ctx, request{method: http.MethodGet, path: p + "/history", query: q}, &out)
 	return out.Items, err
 }
 
 // GetValues returns a release's user values, or all computed values.
-func (c *Client) GetValues(ctx context.Context, t kdu.Target, all bool) (map[string]any, error) {
+func (c *Client) GetValues(ctx context.Context, t api.Target, all bool) (map[string]any, error) {
 	p, q, err := kduPath(t)
 	if err != nil {
 		return nil, err
@@ -293,18 +309,18 @@ func (c *Client) GetValues(ctx context.Context, t kdu.Target, all bool) (map[str
 }
 
 // Services returns a release's Services.
-func (c *Client) Services(ctx context.Context, t kdu.Target) ([]kdu.Service, error) {
+func (c *Client) Services(ctx context.Context, t api.Target) ([]api.Service, error) {
 	p, q, err := kduPath(t)
 	if err != nil {
 		return nil, err
 	}
-	var out api.List[kdu.Service]
+	var out api.List[api.Service]
 	_, err = c.do(ctx, request{method: http.MethodGet, path: p + "/services", query: q}, &out)
 	return out.Items, err
 }
 
 // ScaleCount returns a release's replica count.
-func (c *Client) ScaleCount(ctx context.Context, t kdu.Target, resource string) (int, error) {
+func (c *Client) ScaleCount(ctx context.Context, t api.Target, resource string) (int, error) {
 	p, q, err := kduPath(t)
 	if err != nil {
 		return 0, err
@@ -317,20 +333,15 @@ func (c *Client) ScaleCount(ctx context.Context, t kdu.Target, resource string) 
 	return out.Replicas, err
 }
 
-// ShowChart describes a chart. A local chart path is packaged and uploaded.
-func (c *Client) ShowChart(ctx context.Context, opts kdu.ShowOptions) (*kdu.ChartInfo, error) {
-	src, err := chartSource(opts.Chart, opts.Version, opts.RepoURL, opts.ChartArchive)
-	if err != nil {
-		return nil, err
-	}
-	src.Verify = opts.Verify
-	req := api.ShowRequest{ChartSource: src}
-	if opts.Cluster != "" {
-		if req.Cluster, _, err = clusterPath(opts.Cluster); err != nil {
+// ShowChart describes a chart. A chart on the caller's disk must be sent packaged, in ChartArchive.
+func (c *Client) ShowChart(ctx context.Context, req api.ShowRequest) (*api.ChartInfo, error) {
+	if req.Cluster != "" {
+		var err error
+		if req.Cluster, _, err = clusterPath(req.Cluster); err != nil {
 			return nil, err
 		}
 	}
-	var out kdu.ChartInfo
+	var out api.ChartInfo
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/charts:show", body: req}, &out); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,9 @@ import (
 	"time"
 
 	"github.com/kdu-io/kdu"
+	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/client"
+	"github.com/kdu-io/kdu/internal/apiconv"
 	"github.com/kdu-io/kdu/internal/service"
 )
 
@@ -141,7 +143,7 @@ func run(c config) (err error) {
 		return err
 	}
 	defer cl.Close()
-	if _, err := cl.AddCluster(ctx, kdu.ClusterSpec{ID: clusterID, Kubeconfig: kubeconfig}); err != nil {
+	if _, err := cl.AddCluster(ctx, api.ClusterRequest{ID: clusterID, Kubeconfig: string(kubeconfig)}); err != nil {
 		return fmt.Errorf("registering the cluster: %w", err)
 	}
 	target := kdu.Target{Cluster: clusterID, Namespace: c.namespace, Name: c.release}
@@ -149,7 +151,7 @@ func run(c config) (err error) {
 		// Cleanup runs even after an interrupt, so it gets its own context.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		rel, err := cl.Uninstall(ctx, target, kdu.UninstallOptions{Wait: true, Timeout: time.Minute})
+		rel, err := cl.Uninstall(ctx, target, apiconv.UninstallRequest("", kdu.UninstallOptions{Wait: true, Timeout: time.Minute}), nil)
 		if err != nil {
 			return fmt.Errorf("uninstalling %s/%s: %w", c.namespace, c.release, err)
 		}
@@ -164,13 +166,22 @@ func run(c config) (err error) {
 
 	progress("installing %s into %s/%s through the API", c.chart, c.namespace, c.release)
 	start := time.Now()
-	if _, err := cl.Install(ctx, clusterID, kdu.InstallOptions{
+	archive, err := kdu.LocalChart(c.chart)
+	if err != nil {
+		return err
+	}
+	chart := c.chart
+	if archive != nil {
+		chart = ""
+	}
+	if _, err := cl.Install(ctx, clusterID, apiconv.InstallRequest(kdu.InstallOptions{
 		Name:            c.release,
-		Chart:           c.chart,
+		Chart:           chart,
+		ChartArchive:    archive,
 		Namespace:       c.namespace,
 		CreateNamespace: true,
 		Wait:            kdu.Wait{Wait: true, Timeout: time.Minute},
-	}); err != nil {
+	}), nil); err != nil {
 		return fmt.Errorf("installing %s: %w", c.release, err)
 	}
 	defer func() {

@@ -4,11 +4,10 @@ import (
 	"context"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/client"
 )
 
 // Backend is what the CLI drives: the library (local mode) or a kdu server through its API client.
-// *kdu.Manager and *client.Client implement it.
+// *kdu.Manager and remote (a server's API client) implement it.
 type Backend interface {
 	AddCluster(ctx context.Context, spec kdu.ClusterSpec) (*kdu.Cluster, error)
 	Clusters(ctx context.Context) ([]kdu.Cluster, error)
@@ -42,7 +41,4 @@ type Backend interface {
 	Close() error
 }
 
-var (
-	_ Backend = (*kdu.Manager)(nil)
-	_ Backend = (*client.Client)(nil)
-)
+var _ Backend = (*kdu.Manager)(nil)

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/values"
 )
 
 // valueFlags are the value sources shared by install and upgrade.
@@ -39,7 +38,7 @@ func (v *valueFlags) build(a *app) (kdu.Values, error) {
 		if err != nil {
 			return out, &kdu.FieldError{Field: "values", Reason: err.Error(), Err: err}
 		}
-		out.Files = append(out.Files, values.File{Name: f, Data: data})
+		out.Files = append(out.Files, kdu.ValuesFile{Name: f, Data: data})
 	}
 	if v.params != "" {
 		data, err := readInput(a, v.params)

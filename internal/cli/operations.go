@@ -33,11 +33,11 @@ func (a *app) apiClient(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, ok := b.(*client.Client)
+	r, ok := b.(remote)
 	if !ok {
 		return nil, usagef("operations need a kdu server")
 	}
-	return c, nil
+	return r.c, nil
 }
 
 func (a *app) operationCmd() *cobra.Command {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
+	"github.com/kdu-io/kdu/internal/apiconv"
 )
 
 // maxFlagFile bounds a file read for a flag (a CA bundle, a certificate, a key, a keyring, a sync list): the
@@ -461,7 +462,7 @@ func readSyncFile(a *app, file string) ([]kdu.RepoSpec, error) {
 			}
 			*ff.dst = string(data)
 		}
-		specs[i] = req.Spec()
+		specs[i] = apiconv.Repo(req)
 	}
 	return specs, nil
 }

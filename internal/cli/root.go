@@ -88,7 +88,11 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 // openBackend opens a kdu server's client when --server or KDU_SERVER is set, and the library otherwise.
 func openBackend(ctx context.Context, a *app) (Backend, error) {
 	if srv := a.serverURL(); srv != "" {
-		return client.New(srv, os.Getenv("KDU_TOKEN"), client.WithUserAgent("kdu-cli/"+Version))
+		c, err := client.New(srv, os.Getenv("KDU_TOKEN"), client.WithUserAgent("kdu-cli/"+Version))
+		if err != nil {
+			return nil, err
+		}
+		return remote{c}, nil
 	}
 	return openLocal(ctx, a)
 }

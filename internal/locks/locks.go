@@ -1,17 +1,19 @@
-// Package locks provides keyed mutual exclusion: one lock per key (kdu keys releases by cluster, namespace and
-// name), with a bounded wait and no global lock, so operations on different keys never wait for each other.
+// Package locks provides keyed mutual exclusion: one lock per key (kdu keys releases by cluster and name, since
+// release names are unique per cluster), with a bounded wait and no global lock, so operations on different keys
+// never wait for each other.
 package locks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/kdu-io/kdu/api"
 )
 
 // ErrBusy is returned when a key stays locked for longer than the caller is willing to wait.
-var ErrBusy = errors.New("busy: another operation holds the lock")
+var ErrBusy = api.ErrBusy
 
 // Keyed is a set of locks created on demand and freed when no one holds or waits for them.
 // The zero value is ready to use.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
+	"github.com/kdu-io/kdu/internal/apiconv"
 	"github.com/kdu-io/kdu/internal/apierr"
 	"github.com/kdu-io/kdu/internal/store"
 )
@@ -31,7 +32,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err := decode(op.Request, &req); err != nil {
 			return outcome{err: err}
 		}
-		o, err := InstallOptions(req)
+		o, err := apiconv.Install(req)
 		if err != nil {
 			return outcome{err: err}
 		}
@@ -43,7 +44,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err := decode(op.Request, &req); err != nil {
 			return outcome{err: err}
 		}
-		o, err := UpgradeOptions(req)
+		o, err := apiconv.Upgrade(req)
 		if err != nil {
 			return outcome{err: err}
 		}
@@ -55,7 +56,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err := decode(op.Request, &req); err != nil {
 			return outcome{err: err}
 		}
-		o, err := ScaleOptions(req)
+		o, err := apiconv.Scale(req)
 		if err != nil {
 			return outcome{err: err}
 		}
@@ -67,7 +68,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err := decode(op.Request, &req); err != nil {
 			return outcome{err: err}
 		}
-		o, err := RollbackOptions(req)
+		o, err := apiconv.Rollback(req)
 		if err != nil {
 			return outcome{err: err}
 		}
@@ -79,7 +80,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err := decode(op.Request, &req); err != nil {
 			return outcome{err: err}
 		}
-		o, err := UninstallOptions(req)
+		o, err := apiconv.Uninstall(req)
 		if err != nil {
 			return outcome{err: err}
 		}
@@ -91,15 +92,13 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 
 // atomic reports whether an operation's request asked for rollback on failure.
 func atomic(op store.Operation) bool {
-	var w struct {
-		Atomic *bool `json:"atomic"`
-	}
+	var w api.Wait
 	if json.Unmarshal(op.Request, &w) != nil {
 		return false
 	}
 	switch op.Kind {
 	case api.KindInstall, api.KindUpgrade, api.KindScale:
-		return boolOr(w.Atomic, defaultAtomic)
+		return w.IsAtomic()
 	}
 	return false
 }

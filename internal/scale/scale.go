@@ -18,7 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	vals "github.com/kdu-io/kdu/internal/values"
+	vals "github.com/kdu-io/kdu/internal/engine/values"
 	"math"
 	"sort"
 	"strconv"

@@ -3,7 +3,7 @@ package scale
 import (
 	"encoding/json"
 	"errors"
-	vals "github.com/kdu-io/kdu/internal/values"
+	vals "github.com/kdu-io/kdu/internal/engine/values"
 	"math"
 	"reflect"
 	"strings"

@@ -33,6 +33,24 @@ func Load(dataDir string) (*Box, error) {
 	return NewBox(key)
 }
 
+// Resolve returns the Box of a store: the key keyText gives (base64, as in EnvKey) if it is not empty, else
+// LoadKey(dataDir, $EnvKey). A store that several processes share (shared: PostgreSQL) must be given the same
+// key in every one of them, so it never generates a key file: without keyText or EnvKey it is an error.
+func Resolve(dataDir, keyText string, shared bool) (*Box, error) {
+	if v := strings.TrimSpace(keyText); v != "" {
+		key, err := parseKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the secret key %v", ErrKey, err)
+		}
+		defer clear(key)
+		return NewBox(key)
+	}
+	if shared && strings.TrimSpace(os.Getenv(EnvKey)) == "" {
+		return nil, fmt.Errorf("%w: with a shared PostgreSQL store every replica needs the same secret key: set %s or --secret-key-file", ErrKey, EnvKey)
+	}
+	return Load(dataDir)
+}
+
 // LoadKey returns the KeySize-byte key.
 //
 // If envValue (the value of EnvKey) is non-empty after trimming spaces, it is decoded and used, and the data

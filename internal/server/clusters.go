@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
+	"github.com/kdu-io/kdu/internal/apiconv"
 	"github.com/kdu-io/kdu/internal/apierr"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/store"
@@ -132,11 +133,7 @@ func (s *Server) registerCluster(c *call) error {
 	if req.Kubeconfig == "" {
 		return &kdu.FieldError{Field: "kubeconfig", Reason: "is required"}
 	}
-	cl, err := s.cfg.Manager.AddCluster(c.r.Context(), kdu.ClusterSpec{
-		ID: req.ID, Kubeconfig: []byte(req.Kubeconfig), Context: req.Context, Namespace: req.Namespace,
-		Project: project, Flavour: req.Flavour, TillerNamespace: req.TillerNamespace, TillerAddress: req.TillerAddress,
-		Replace: req.Replace,
-	})
+	cl, err := s.cfg.Manager.AddCluster(c.r.Context(), apiconv.Cluster(req, project))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
+	"github.com/kdu-io/kdu/internal/apiconv"
 	"github.com/kdu-io/kdu/internal/apierr"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/ops"
@@ -77,7 +78,7 @@ func (s *Server) install(c *call) error {
 	if err := s.checkTargets(req.StatusTargets); err != nil {
 		return err
 	}
-	o, err := ops.InstallOptions(req)
+	o, err := apiconv.Install(req)
 	if err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func (s *Server) upgrade(c *call) error {
 	var req api.UpgradeRequest
 	return s.onRelease(c, releaseAction{kind: api.KindUpgrade, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
 		check: func() error {
-			o, err := ops.UpgradeOptions(req)
+			o, err := apiconv.Upgrade(req)
 			if err != nil {
 				return err
 			}
@@ -142,19 +143,19 @@ func (s *Server) upgrade(c *call) error {
 func (s *Server) scale(c *call) error {
 	var req api.ScaleRequest
 	return s.onRelease(c, releaseAction{kind: api.KindScale, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
-		check: func() error { _, err := ops.ScaleOptions(req); return err }})
+		check: func() error { _, err := apiconv.Scale(req); return err }})
 }
 
 func (s *Server) rollback(c *call) error {
 	var req api.RollbackRequest
 	return s.onRelease(c, releaseAction{kind: api.KindRollback, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
-		check: func() error { _, err := ops.RollbackOptions(req); return err }})
+		check: func() error { _, err := apiconv.Rollback(req); return err }})
 }
 
 func (s *Server) uninstall(c *call) error {
 	var req api.UninstallRequest
 	return s.onRelease(c, releaseAction{kind: api.KindUninstall, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
-		check: func() error { _, err := ops.UninstallOptions(req); return err }, missingOK: true})
+		check: func() error { _, err := apiconv.Uninstall(req); return err }, missingOK: true})
 }
 
 // maxIdempotencyKey bounds the Idempotency-Key header.
@@ -219,35 +220,40 @@ func (s *Server) await(c *call, id string) (api.Operation, error) {
 	deadline := time.NewTimer(MaxWait)
 	defer deadline.Stop()
 	for {
-		sub := s.cfg.Runner.Hub().Subscribe(func(o *api.Operation) bool { return o.ID == id }, 64)
-		op, err := s.cfg.Store.GetOperation(c.r.Context(), id)
-		if err != nil {
-			sub.Close()
-			return api.Operation{}, err
+		v, behind, err := s.awaitOnce(c, id, deadline.C)
+		if err != nil || !behind {
+			return v, err
 		}
-		v := ops.View(op)
-		for !v.State.Terminal() {
-			select {
-			case next, ok := <-sub.C:
-				if !ok { // fell behind: read again
-					goto again
-				}
-				if next.Version > v.Version {
-					v = next
-				}
-			case <-c.r.Context().Done():
-				sub.Close()
-				return v, nil
-			case <-deadline.C:
-				sub.Close()
-				return v, nil
-			}
-		}
-		sub.Close()
-		return v, nil
-	again:
-		sub.Close()
+		// The subscription fell behind: read the operation again.
 	}
+}
+
+// awaitOnce follows one subscription to the operation's events; behind reports that the subscription fell
+// behind and the state must be read again.
+func (s *Server) awaitOnce(c *call, id string, deadline <-chan time.Time) (v api.Operation, behind bool, err error) {
+	sub := s.cfg.Runner.Hub().Subscribe(func(o *api.Operation) bool { return o.ID == id }, 64)
+	defer sub.Close()
+	op, err := s.cfg.Store.GetOperation(c.r.Context(), id)
+	if err != nil {
+		return api.Operation{}, false, err
+	}
+	v = ops.View(op)
+	for !v.State.Terminal() {
+		select {
+		case next, ok := <-sub.C:
+			if !ok {
+				return v, true, nil
+			}
+			if next.Version > v.Version {
+				v = next
+			}
+		case <-c.r.Context().Done():
+			return v, false, nil
+		case <-deadline:
+			return v, false, nil
+		}
+	}
+	return v, false, nil
 }
 
 func (s *Server) status(c *call) error {
@@ -346,10 +352,7 @@ func (s *Server) showChart(c *call) error {
 			return err
 		}
 	}
-	info, err := s.cfg.Manager.ShowChart(c.r.Context(), kdu.ShowOptions{
-		Cluster: req.Cluster, Chart: req.Chart, Version: req.Version, RepoURL: req.RepoURL, ChartArchive: req.ChartArchive,
-		Verify: req.Verify,
-	})
+	info, err := s.cfg.Manager.ShowChart(c.r.Context(), apiconv.Show(req))
 	if err != nil {
 		return err
 	}

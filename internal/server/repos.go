@@ -7,6 +7,7 @@ import (
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
+	"github.com/kdu-io/kdu/internal/apiconv"
 	"github.com/kdu-io/kdu/internal/apierr"
 	"github.com/kdu-io/kdu/internal/naming"
 )
@@ -66,7 +67,7 @@ func (s *Server) addRepo(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	r, err := s.cfg.Manager.AddRepo(c.r.Context(), id, req.Spec())
+	r, err := s.cfg.Manager.AddRepo(c.r.Context(), id, apiconv.Repo(req))
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func (s *Server) syncRepos(c *call) error {
 	}
 	specs := make([]kdu.RepoSpec, len(req.Repos))
 	for i, r := range req.Repos {
-		specs[i] = r.Spec()
+		specs[i] = apiconv.Repo(r)
 	}
 	res, err := s.cfg.Manager.SyncRepos(c.r.Context(), id, specs)
 	if err != nil {
@@ -150,7 +151,7 @@ func (s *Server) addProjectRepo(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	r, err := s.cfg.Manager.AddProjectRepo(c.r.Context(), project, req.Spec())
+	r, err := s.cfg.Manager.AddProjectRepo(c.r.Context(), project, apiconv.Repo(req))
 	if err != nil {
 		return err
 	}

@@ -371,20 +371,20 @@ func TestHelm2RemoveTillerThroughAPI(t *testing.T) {
 	// The Tiller pod does not run on the simulated node: a real Tiller on loopback serves that namespace.
 	tl := tillertest.Start(t, tc.KubeconfigPath, tns)
 	for _, id := range []string{"keep2", "reset2"} {
-		cl, err := c.AddCluster(ctx, kdu.ClusterSpec{ID: id, Kubeconfig: tc.Kubeconfig, Flavour: kdu.FlavourHelm2,
+		cl, err := c.AddCluster(ctx, api.ClusterRequest{ID: id, Kubeconfig: string(tc.Kubeconfig), Flavour: kdu.FlavourHelm2,
 			TillerNamespace: tns, TillerAddress: tl.Addr()})
 		if err != nil || cl.Flavour != kdu.FlavourHelm2 || cl.TillerNamespace != tns || cl.TillerAddress != tl.Addr() || cl.InstalledSW {
 			t.Fatalf("register %s through the client: %v %+v", id, err, cl)
 		}
 	}
 	for _, bad := range []struct {
-		spec  kdu.ClusterSpec
+		spec  api.ClusterRequest
 		field string
 	}{
-		{kdu.ClusterSpec{Flavour: "helm4"}, "flavour"},
-		{kdu.ClusterSpec{Flavour: kdu.FlavourHelm2, TillerNamespace: tns, TillerAddress: "no-port"}, "tillerAddress"},
+		{api.ClusterRequest{Flavour: "helm4"}, "flavour"},
+		{api.ClusterRequest{Flavour: kdu.FlavourHelm2, TillerNamespace: tns, TillerAddress: "no-port"}, "tillerAddress"},
 	} {
-		bad.spec.ID, bad.spec.Kubeconfig = "bad2", tc.Kubeconfig
+		bad.spec.ID, bad.spec.Kubeconfig = "bad2", string(tc.Kubeconfig)
 		var ce *client.Error
 		if _, err := c.AddCluster(ctx, bad.spec); !errors.Is(err, kdu.ErrInvalid) || !errors.As(err, &ce) || ce.Field != bad.field {
 			t.Fatalf("register %+v through the client: %v, want invalid %s", bad.spec, err, bad.field)
@@ -392,17 +392,17 @@ func TestHelm2RemoveTillerThroughAPI(t *testing.T) {
 	}
 
 	// A removal without uninstallSW leaves Tiller.
-	if err := c.RemoveCluster(ctx, "keep2", kdu.RemoveOptions{}); err != nil {
+	if err := c.RemoveCluster(ctx, "keep2", client.RemoveOptions{}); err != nil {
 		t.Fatalf("remove keep2: %v", err)
 	}
 	if got := tillerObjects(); len(got) != 4 {
 		t.Fatalf("Tiller objects after a removal without uninstallSW: %v, want all 4", got)
 	}
-	if err := c.RemoveCluster(ctx, "reset2", kdu.RemoveOptions{Forget: true, UninstallSW: true}); !errors.Is(err, kdu.ErrInvalid) {
+	if err := c.RemoveCluster(ctx, "reset2", client.RemoveOptions{Forget: true, UninstallSW: true}); !errors.Is(err, kdu.ErrInvalid) {
 		t.Fatalf("forget with uninstallSW through the client: %v", err)
 	}
 	// With uninstallSW, through the client (DELETE …?uninstallSW=true).
-	if err := c.RemoveCluster(ctx, "reset2", kdu.RemoveOptions{UninstallSW: true}); err != nil {
+	if err := c.RemoveCluster(ctx, "reset2", client.RemoveOptions{UninstallSW: true}); err != nil {
 		t.Fatalf("remove reset2 with uninstallSW: %v", err)
 	}
 	if got := tillerObjects(); len(got) != 0 {

@@ -263,7 +263,7 @@ func TestRepos(t *testing.T) {
 		// The Go client covers the same endpoints.
 		cl := s.client(alpha)
 		ctx := context.Background()
-		if _, err := cl.AddProjectRepo(ctx, "alpha", kdu.RepoSpec{Name: "shared", URL: repo.URL, Username: "deploy", Password: repoTestPassword}); !errors.Is(err, kdu.ErrExists) {
+		if _, err := cl.AddProjectRepo(ctx, "alpha", api.RepoRequest{Name: "shared", URL: repo.URL, Username: "deploy", Password: repoTestPassword}); !errors.Is(err, kdu.ErrExists) {
 			t.Fatalf("client AddProjectRepo of an existing repository: %v", err)
 		}
 		if _, err := s.client(beta).ProjectRepos(ctx, "alpha"); !errors.Is(err, kdu.ErrNotFound) {
@@ -279,7 +279,7 @@ func TestRepos(t *testing.T) {
 			t.Fatalf("client ProjectRepos after removal: %+v %v", list, err)
 		}
 		// The default project, through an admin client.
-		if r, err := s.client(admin).AddProjectRepo(ctx, "", kdu.RepoSpec{Name: "everyone", URL: repo.URL, Username: "deploy", Password: repoTestPassword}); err != nil || r.Scope != kdu.ScopeProject || r.Project != "" {
+		if r, err := s.client(admin).AddProjectRepo(ctx, "", api.RepoRequest{Name: "everyone", URL: repo.URL, Username: "deploy", Password: repoTestPassword}); err != nil || r.Scope != kdu.ScopeProject || r.Project != "" {
 			t.Fatalf("client AddProjectRepo on the default project: %+v %v", r, err)
 		}
 		s.callJSON(http.StatusNoContent, "DELETE", "/v1/projects/-/repos/everyone", admin, nil, nil)
@@ -345,7 +345,7 @@ func TestRepos(t *testing.T) {
 		}
 		s.wantError(http.StatusUnprocessableEntity, "verification_failed", "", "POST", "/v1/charts:show", alpha,
 			api.ShowRequest{Cluster: "ra", ChartSource: api.ChartSource{Chart: "signed/webapp:0.2.0", Verify: true}})
-		if _, err := s.client(alpha).ShowChart(context.Background(), kdu.ShowOptions{Cluster: "ra", Chart: "signed/webapp:0.2.0", Verify: true}); !errors.Is(err, kdu.ErrVerification) {
+		if _, err := s.client(alpha).ShowChart(context.Background(), api.ShowRequest{Cluster: "ra", ChartSource: api.ChartSource{Chart: "signed/webapp:0.2.0", Verify: true}}); !errors.Is(err, kdu.ErrVerification) {
 			t.Fatalf("client ShowChart of a tampered chart: %v, want kdu.ErrVerification", err)
 		}
 		// Without verification the tampered provenance is not looked at.

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,9 +19,8 @@ import (
 	"github.com/kdu-io/kdu/internal/ops"
 	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/server"
-	"github.com/kdu-io/kdu/internal/store"
-	"github.com/kdu-io/kdu/internal/store/postgres"
 	"github.com/kdu-io/kdu/internal/store/sqlite"
+	"github.com/kdu-io/kdu/internal/storeopen"
 )
 
 // Options configure the service.
@@ -103,11 +101,13 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
-	box, err := loadBox(o)
+	keyText, err := secretKey(o)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, o, box)
+	// The runner and the server share the library's store: the same data directory or database, opened
+	// twice, is one connection pool.
+	st, err := storeopen.Open(ctx, o.DataDir, o.Database, keyText)
 	if err != nil {
 		return err
 	}
@@ -130,17 +130,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer tracing.shutdown()
 
-	mopts := kdu.Options{DataDir: o.DataDir, WatchCache: true, RemoteChartsOnly: true, Logger: log,
+	mopts := kdu.Options{DataDir: o.DataDir, Database: o.Database, SecretKey: keyText, WatchCache: true, RemoteChartsOnly: true, Logger: log,
 		StableRepoURL: o.StableRepoURL, IndexRefresh: o.IndexRefresh}
 	if o.KeyringFile != "" {
 		if mopts.Keyring, err = os.ReadFile(o.KeyringFile); err != nil {
 			return fmt.Errorf("--keyring: %w", err)
 		}
 	}
-	if err := mopts.Validate(); err != nil {
+	mgr, err := kdu.Open(ctx, mopts)
+	if err != nil {
 		return err
 	}
-	mgr := kdu.New(st, mopts)
 	defer mgr.Close()
 	metrics := server.NewMetrics()
 	targets, err := newTargets(ctx, o, metrics, log)
@@ -183,11 +183,7 @@ func Run(ctx context.Context, o Options) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	store := "sqlite " + filepath.Join(o.DataDir, sqlite.DBFileName)
-	if o.Database != "" {
-		store = "postgresql"
-	}
-	log.Info("kdu serving", "address", ln.Addr().String(), "tls", hs.TLSConfig != nil, "store", store,
+	log.Info("kdu serving", "address", ln.Addr().String(), "tls", hs.TLSConfig != nil, "store", storeopen.Describe(o.DataDir, o.Database),
 		"auth", tokens != nil, "mongo_status", o.MongoURI != "", "version", o.Version)
 	if o.OnListen != nil {
 		o.OnListen(ln.Addr().String())
@@ -225,28 +221,21 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func loadBox(o Options) (*secret.Box, error) {
-	if o.SecretKeyFile != "" {
-		data, err := os.ReadFile(o.SecretKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading the secret key file: %w", err)
-		}
-		key, err := secret.LoadKey("", strings.TrimSpace(string(data)))
-		if err != nil {
-			return nil, fmt.Errorf("secret key file %s: %w", o.SecretKeyFile, err)
-		}
-		defer clear(key)
-		return secret.NewBox(key)
+// secretKey returns the secret key of --secret-key-file, checked, or "" (the environment or the data
+// directory's key file then gives it).
+func secretKey(o Options) (string, error) {
+	if o.SecretKeyFile == "" {
+		return "", nil
 	}
-	if o.Database != "" && strings.TrimSpace(os.Getenv(secret.EnvKey)) == "" {
-		return nil, fmt.Errorf("with a shared PostgreSQL store every replica needs the same secret key: set %s or --secret-key-file", secret.EnvKey)
+	data, err := os.ReadFile(o.SecretKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("reading the secret key file: %w", err)
 	}
-	return secret.Load(o.DataDir)
-}
-
-func openStore(ctx context.Context, o Options, box *secret.Box) (store.Store, error) {
-	if o.Database != "" {
-		return postgres.Open(ctx, o.Database, box)
+	text := strings.TrimSpace(string(data))
+	key, err := secret.LoadKey("", text)
+	if err != nil {
+		return "", fmt.Errorf("secret key file %s: %w", o.SecretKeyFile, err)
 	}
-	return sqlite.Open(ctx, filepath.Join(o.DataDir, sqlite.DBFileName), box)
+	clear(key)
+	return text, nil
 }

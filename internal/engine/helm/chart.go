@@ -6,7 +6,7 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 
 	"github.com/kdu-io/kdu/internal/engine"
-	"github.com/kdu-io/kdu/internal/values"
+	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
 // Chart is a chart loaded by this engine. It implements engine.Chart.

@@ -19,6 +19,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/storage/driver"
 
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
@@ -132,7 +133,9 @@ func (e *Engine) timeout(t time.Duration) time.Duration {
 	return t
 }
 
-// classify maps Helm's error texts to kdu's sentinels, keeping Helm's message.
+// classify maps Helm's errors to kdu's sentinels, keeping Helm's message. Helm's storage sentinels are matched
+// with errors.Is; the action package's own errors are unexported, so for those (a pending operation, a name in
+// use, a wait that timed out, an unreachable cluster) only the text is there to match.
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -143,7 +146,7 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", engine.ErrPending, err)
 	case strings.Contains(msg, "cannot reuse a name that is still in use"):
 		return fmt.Errorf("%w: %w", engine.ErrReleaseExists, err)
-	case strings.Contains(msg, "has no deployed releases"), strings.Contains(msg, "release: not found"):
+	case errors.Is(err, driver.ErrNoDeployedReleases), errors.Is(err, driver.ErrReleaseNotFound):
 		return fmt.Errorf("%w: %w", engine.ErrReleaseNotFound, err)
 	case errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "context deadline exceeded"),
 		strings.Contains(msg, "timed out waiting"):

@@ -8,7 +8,7 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 
 	"github.com/kdu-io/kdu/internal/engine"
-	"github.com/kdu-io/kdu/internal/values"
+	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
 // Find locates the newest revision of a release by name, in one namespace or (namespace "") in all.

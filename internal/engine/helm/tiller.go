@@ -13,7 +13,7 @@ import (
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
 	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
-	"github.com/kdu-io/kdu/internal/values"
+	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
 // This file serves the Helm 2 (Tiller) engine: it converts charts loaded with the Helm v4 SDK to Tiller's chart

@@ -20,7 +20,7 @@ import (
 	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
 	"github.com/kdu-io/kdu/internal/helm2/hapi/release"
 	"github.com/kdu-io/kdu/internal/helm2/hapi/services"
-	"github.com/kdu-io/kdu/internal/values"
+	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
 // DefaultNamespace is where Tiller runs unless told otherwise (helm2's default).

@@ -1,4 +1,4 @@
-package ops
+package apiconv
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 func TestInstallOptionsDefaultsFollowN2VC(t *testing.T) {
-	o, err := InstallOptions(api.InstallRequest{Name: "a", ChartSource: api.ChartSource{Chart: "r/c"}})
+	o, err := Install(api.InstallRequest{Name: "a", ChartSource: api.ChartSource{Chart: "r/c"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func TestInstallOptionsDefaultsFollowN2VC(t *testing.T) {
 		t.Fatalf("defaults: %+v", o)
 	}
 	d := api.Duration(90 * time.Second)
-	o, err = InstallOptions(api.InstallRequest{Name: "a", CreateNamespace: ptr(false),
+	o, err = Install(api.InstallRequest{Name: "a", CreateNamespace: ptr(false),
 		Wait: api.Wait{Atomic: ptr(false), Wait: ptr(false), Timeout: &d}})
 	if err != nil {
 		t.Fatal(err)
@@ -50,13 +50,13 @@ func TestOptionErrorsNameTheField(t *testing.T) {
 		err   error
 		field string
 	}{
-		{"valuesMode", func() error { _, err := UpgradeOptions(api.UpgradeRequest{ValuesMode: "sideways"}); return err }(), "valuesMode"},
-		{"replicas missing", func() error { _, err := ScaleOptions(api.ScaleRequest{}); return err }(), "replicas"},
-		{"replicas negative", func() error { _, err := ScaleOptions(api.ScaleRequest{Replicas: ptr(-1)}); return err }(), "replicas"},
-		{"revision", func() error { _, err := RollbackOptions(api.RollbackRequest{Revision: -1}); return err }(), "revision"},
+		{"valuesMode", func() error { _, err := Upgrade(api.UpgradeRequest{ValuesMode: "sideways"}); return err }(), "valuesMode"},
+		{"replicas missing", func() error { _, err := Scale(api.ScaleRequest{}); return err }(), "replicas"},
+		{"replicas negative", func() error { _, err := Scale(api.ScaleRequest{Replicas: ptr(-1)}); return err }(), "replicas"},
+		{"revision", func() error { _, err := Rollback(api.RollbackRequest{Revision: -1}); return err }(), "revision"},
 		{"timeout", func() error {
 			d := api.Duration(-time.Second)
-			_, err := UninstallOptions(api.UninstallRequest{Timeout: &d})
+			_, err := Uninstall(api.UninstallRequest{Timeout: &d})
 			return err
 		}(), "timeout"},
 	} {
@@ -66,7 +66,7 @@ func TestOptionErrorsNameTheField(t *testing.T) {
 		}
 	}
 	for mode, want := range map[string]kdu.ValuesMode{"": kdu.ReuseValues, "reset": kdu.ResetValues, "reset-then-reuse": kdu.ResetThenReuseValues} {
-		o, err := UpgradeOptions(api.UpgradeRequest{ValuesMode: mode})
+		o, err := Upgrade(api.UpgradeRequest{ValuesMode: mode})
 		if err != nil || o.ValuesMode != want {
 			t.Errorf("mode %q: %v %v", mode, o.ValuesMode, err)
 		}
