@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/values"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/scale"
-	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
 // Values are the value sources of an install or upgrade, merged in this order (later wins): Files, Params,

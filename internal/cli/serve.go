@@ -7,17 +7,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/klog/v2"
+	"github.com/spf13/pflag"
 
 	"github.com/kdu-io/kdu/internal/service"
 )
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
 
 func (a *app) serveCmd() *cobra.Command {
 	var o service.Options
@@ -50,7 +43,7 @@ Without --token-file the API is open, which is allowed on a loopback address onl
 				return usagef("--log-format %q: want json or text", logFormat)
 			}
 			log := slog.New(h)
-			klog.SetSlogLogger(log)
+			routeKlog(log)
 			o.Logger, o.Version = log, Version
 			if o.DataDir == "" {
 				o.DataDir = a.dataDir
@@ -59,31 +52,56 @@ Without --token-file the API is open, which is allowed on a loopback address onl
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Listen, "listen", envOr("KDU_LISTEN", "127.0.0.1:8080"), "address to serve on [KDU_LISTEN]")
-	f.StringVar(&o.Database, "database", os.Getenv("KDU_DATABASE"), "PostgreSQL URL for a store shared by several replicas [KDU_DATABASE]; default SQLite in --data-dir")
-	f.StringVar(&o.SecretKeyFile, "secret-key-file", os.Getenv("KDU_SECRET_KEY_FILE"), "file holding the base64 key that encrypts secrets at rest [KDU_SECRET_KEY_FILE]; default KDU_SECRET_KEY, else <data-dir>/secret.key")
-	f.StringVar(&o.TokenFile, "token-file", os.Getenv("KDU_TOKEN_FILE"), "YAML file of accepted token hashes and their projects (kdu token create) [KDU_TOKEN_FILE]")
-	f.StringVar(&o.TLSCert, "tls-cert", os.Getenv("KDU_TLS_CERT"), "TLS certificate (PEM) to serve HTTPS [KDU_TLS_CERT]")
-	f.StringVar(&o.TLSKey, "tls-key", os.Getenv("KDU_TLS_KEY"), "TLS private key (PEM) [KDU_TLS_KEY]")
-	f.StringVar(&o.MongoURI, "mongo-uri", os.Getenv("KDU_MONGO_URI"), "MongoDB URI for OSM-style status targets [KDU_MONGO_URI]")
-	f.StringVar(&o.MongoDatabase, "mongo-database", envOr("KDU_MONGO_DATABASE", "osm"), "MongoDB database of the status targets [KDU_MONGO_DATABASE]")
-	f.StringVar(&o.ReplicaID, "replica-id", os.Getenv("KDU_REPLICA_ID"), "this replica's id in operation leases: unique and stable [KDU_REPLICA_ID]; default hostname/listen-address")
-	f.DurationVar(&o.Lease, "lease", envDuration("KDU_LEASE", 30*time.Second), "how long a replica's claim on an operation lasts without renewal [KDU_LEASE]")
-	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", envDuration("KDU_SHUTDOWN_TIMEOUT", time.Minute), "on SIGTERM, how long running operations may finish before they are interrupted [KDU_SHUTDOWN_TIMEOUT]")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address to serve on")
+	f.StringVar(&o.Database, "database", "", "PostgreSQL URL for a store shared by several replicas; default SQLite in --data-dir")
+	f.StringVar(&o.SecretKeyFile, "secret-key-file", "", "file holding the base64 key that encrypts secrets at rest; default KDU_SECRET_KEY, else <data-dir>/secret.key")
+	f.StringVar(&o.TokenFile, "token-file", "", "YAML file of accepted token hashes and their projects (kdu token create)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM) to serve HTTPS")
+	f.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.StringVar(&o.MongoURI, "mongo-uri", "", "MongoDB URI for OSM-style status targets")
+	f.StringVar(&o.MongoDatabase, "mongo-database", "osm", "MongoDB database of the status targets")
+	f.StringVar(&o.ReplicaID, "replica-id", "", "this replica's id in operation leases: unique and stable; default hostname/listen-address")
+	f.DurationVar(&o.Lease, "lease", 30*time.Second, "how long a replica's claim on an operation lasts without renewal")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", time.Minute, "on SIGTERM, how long running operations may finish before they are interrupted")
 	f.IntVar(&o.MaxRunning, "max-running", 16, "operations this replica runs at once")
-	f.StringVar(&o.StableRepoURL, "stable-repo-url", os.Getenv("KDU_STABLE_REPO_URL"), "every cluster's default \"stable\" chart repository [KDU_STABLE_REPO_URL]; default none")
-	f.StringVar(&o.KeyringFile, "keyring", os.Getenv("KDU_KEYRING"), "PGP public keys that verified charts may be signed with, for repositories without a keyring [KDU_KEYRING]")
-	f.DurationVar(&o.IndexRefresh, "index-refresh", envDuration("KDU_INDEX_REFRESH", 10*time.Minute), "how long a downloaded repository index is used before it is refreshed [KDU_INDEX_REFRESH]")
-	f.StringVar(&logFormat, "log-format", envOr("KDU_LOG_FORMAT", "json"), "log format: json or text [KDU_LOG_FORMAT]")
-	f.StringVar(&logLevel, "log-level", envOr("KDU_LOG_LEVEL", "info"), "log level: debug, info, warn, error [KDU_LOG_LEVEL]")
+	f.StringVar(&o.StableRepoURL, "stable-repo-url", "", "every cluster's default \"stable\" chart repository; default none")
+	f.StringVar(&o.KeyringFile, "keyring", "", "PGP public keys that verified charts may be signed with, for repositories without a keyring")
+	f.DurationVar(&o.IndexRefresh, "index-refresh", 10*time.Minute, "how long a downloaded repository index is used before it is refreshed")
+	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	bindEnv(cmd)
 	return cmd
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
-	if v := os.Getenv(name); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
+// bindEnv gives every flag of cmd an environment variable, KDU_ and the flag's name in capitals
+// (--max-running: KDU_MAX_RUNNING), named in its help. A variable applies when the flag is not given, and a
+// malformed value is an error naming the variable, never silently ignored.
+func bindEnv(cmd *cobra.Command) {
+	f := cmd.Flags()
+	own := map[string]bool{}
+	f.VisitAll(func(fl *pflag.Flag) {
+		own[fl.Name] = true
+		fl.Usage += " [" + envName(fl.Name) + "]"
+	})
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		var err error
+		f.VisitAll(func(fl *pflag.Flag) {
+			v, ok := os.LookupEnv(envName(fl.Name))
+			if err != nil || !own[fl.Name] || fl.Changed || !ok || v == "" {
+				return
+			}
+			if e := f.Set(fl.Name, v); e != nil {
+				err = usagef("%s=%q (for --%s): %v", envName(fl.Name), v, fl.Name, e)
+			}
+		})
+		if err == nil && prev != nil {
+			err = prev(c, args)
 		}
+		return err
 	}
-	return def
+}
+
+func envName(flag string) string {
+	return "KDU_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }

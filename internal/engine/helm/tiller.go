@@ -12,8 +12,8 @@ import (
 
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
-	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
 	"github.com/kdu-io/kdu/internal/engine/values"
+	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
 )
 
 // This file serves the Helm 2 (Tiller) engine: it converts charts loaded with the Helm v4 SDK to Tiller's chart

@@ -17,10 +17,10 @@ import (
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/engine/helm"
+	"github.com/kdu-io/kdu/internal/engine/values"
 	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
 	"github.com/kdu-io/kdu/internal/helm2/hapi/release"
 	"github.com/kdu-io/kdu/internal/helm2/hapi/services"
-	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
 // DefaultNamespace is where Tiller runs unless told otherwise (helm2's default).
