@@ -27,8 +27,10 @@ func (h klogHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
-func (h klogHandler) WithAttrs(as []slog.Attr) slog.Handler { return klogHandler{h.Handler.WithAttrs(as)} }
-func (h klogHandler) WithGroup(g string) slog.Handler       { return klogHandler{h.Handler.WithGroup(g)} }
+func (h klogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return klogHandler{h.Handler.WithAttrs(as)}
+}
+func (h klogHandler) WithGroup(g string) slog.Handler { return klogHandler{h.Handler.WithGroup(g)} }
 
 func cancelled(r slog.Record) bool {
 	found := strings.Contains(r.Message, "context canceled")
