@@ -368,7 +368,7 @@ func (r *Runner) execute(ctx context.Context, op store.Operation, recovering boo
 	stopRenew()
 
 	fin := finishOf(ctx, out)
-	span.SetAttributes(attribute.String("kdu.operation.state", fin.State))
+	span.SetAttributes(attribute.String("kdu.operation.state", string(fin.State)))
 	if fin.State != store.OpSucceeded {
 		span.SetStatus(codes.Error, fin.ErrorMessage)
 	}

@@ -17,12 +17,12 @@ import (
 // sseHeartbeat keeps idle event streams (and the proxies in between) alive.
 const sseHeartbeat = 15 * time.Second
 
-var opStates = map[string]bool{store.OpQueued: true, store.OpRunning: true, store.OpSucceeded: true, store.OpFailed: true, store.OpCancelled: true}
+var opStates = map[api.OperationState]bool{api.Queued: true, api.Running: true, api.Succeeded: true, api.Failed: true, api.Cancelled: true}
 var opKinds = map[string]bool{api.KindInstall: true, api.KindUpgrade: true, api.KindScale: true, api.KindRollback: true, api.KindUninstall: true}
 
 func (s *Server) listOperations(c *call) error {
 	f := store.OperationFilter{Projects: c.p.projectFilter(), Cluster: c.query("cluster"), Release: c.query("kdu"),
-		State: c.query("state"), Kind: c.query("kind"), Before: c.query("before"), Limit: 100}
+		State: api.OperationState(c.query("state")), Kind: c.query("kind"), Before: c.query("before"), Limit: 100}
 	if f.State != "" && !opStates[f.State] {
 		return apierr.New(http.StatusBadRequest, apierr.CodeMalformed, "state", "state must be queued, running, succeeded, failed or cancelled, not %q", f.State)
 	}

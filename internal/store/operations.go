@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kdu-io/kdu/api"
 )
 
 // More sentinel errors, for operations.
@@ -19,19 +21,17 @@ var (
 	ErrLeaseLost = errors.New("operation lease lost")
 )
 
-// Operation states. Queued and Running are live; the others are terminal.
+// Operation states, the wire package's: Queued and Running are live; the others are terminal.
 const (
-	OpQueued    = "queued"
-	OpRunning   = "running"
-	OpSucceeded = "succeeded"
-	OpFailed    = "failed"
-	OpCancelled = "cancelled"
+	OpQueued    = api.Queued
+	OpRunning   = api.Running
+	OpSucceeded = api.Succeeded
+	OpFailed    = api.Failed
+	OpCancelled = api.Cancelled
 )
 
 // Terminal reports whether state is a final state.
-func Terminal(state string) bool {
-	return state == OpSucceeded || state == OpFailed || state == OpCancelled
-}
+func Terminal(state api.OperationState) bool { return state.Terminal() }
 
 // Operation is a durable, asynchronous KDU operation (install, upgrade, ...). The store treats the JSON fields as
 // opaque bytes. Request and Targets may hold secrets (chart values, webhook URLs with tokens): they are encrypted
@@ -47,7 +47,7 @@ type Operation struct {
 	// (Cluster, Release) are ever running at once.
 	Cluster, Namespace, Release string
 	// State is one of the Op* constants. CreateOperation always stores OpQueued.
-	State string
+	State api.OperationState
 	// Request is the operation's input (JSON); encrypted at rest.
 	Request []byte
 	// Targets lists where status goes (JSON); encrypted at rest.
@@ -58,6 +58,13 @@ type Operation struct {
 	Result []byte
 	// Revision is the release revision the operation produced, if any.
 	Revision int
+	// BaseRevision is the Helm release revision that was current before the operation acted (0: there was no
+	// release); nil means not recorded yet: the operation has not touched Helm. Recovery after a crash compares
+	// it with the release's history. Set by RecordRevisions.
+	BaseRevision *int
+	// WrittenRevision is the highest release revision the operation has written; 0 means none yet. Set by
+	// RecordRevisions.
+	WrittenRevision int
 	// ErrorCode, ErrorMessage and ErrorField describe a failure.
 	ErrorCode, ErrorMessage, ErrorField string
 	// IdempotencyKey, if set, is unique per Project: creating a second operation with the same key returns the
@@ -82,6 +89,10 @@ func (o Operation) Clone() Operation {
 	o.Targets = cloneBytes(o.Targets)
 	o.Progress = cloneBytes(o.Progress)
 	o.Result = cloneBytes(o.Result)
+	if o.BaseRevision != nil {
+		base := *o.BaseRevision
+		o.BaseRevision = &base
+	}
 	return o
 }
 
@@ -94,7 +105,7 @@ type OperationFilter struct {
 	Projects []string
 	Cluster  string
 	Release  string
-	State    string
+	State    api.OperationState
 	Kind     string
 	// Before, if set, keeps operations created strictly before the operation with this ID (pagination: pass the
 	// last ID of the previous page): after it in the newest-first order. An ID that names no operation fails
@@ -107,7 +118,7 @@ type OperationFilter struct {
 // Finish is the outcome written by FinishOperation.
 type Finish struct {
 	// State is OpSucceeded, OpFailed or OpCancelled.
-	State    string
+	State    api.OperationState
 	Result   []byte
 	Revision int
 	// ErrorCode, ErrorMessage and ErrorField describe a failure.
@@ -156,11 +167,16 @@ type Operations interface {
 	AdoptOperation(ctx context.Context, id, owner string, lease time.Duration) (Operation, error)
 	// UpdateProgress records a progress report of a running operation held by owner (ErrLeaseLost otherwise).
 	UpdateProgress(ctx context.Context, id, owner string, progress []byte) (Operation, error)
+	// RecordRevisions records the Helm revisions of a running operation held by owner, with the errors of
+	// UpdateProgress: base, if not nil, replaces BaseRevision; WrittenRevision becomes the larger of its
+	// stored value and written, so a late or repeated report never lowers it. Revisions are never negative
+	// (ErrInvalid). Adoption and takeover keep both, since recovery needs them.
+	RecordRevisions(ctx context.Context, id, owner string, base *int, written int) (Operation, error)
 	// FinishOperation ends a running operation held by owner (ErrLeaseLost otherwise) and sets FinishedAt;
 	// Owner stays as a record and LeaseUntil becomes zero. fin is checked and cleaned by Finish.Normalize.
 	//
-	// RenewLease, UpdateProgress and FinishOperation fail with ErrLeaseLost when another owner holds the
-	// operation, and with ErrConflict when owner held it but it is no longer running (already finished).
+	// RenewLease, UpdateProgress, RecordRevisions and FinishOperation fail with ErrLeaseLost when another owner
+	// holds the operation, and with ErrConflict when owner held it but it is no longer running (already finished).
 	FinishOperation(ctx context.Context, id, owner string, fin Finish) (Operation, error)
 	// CancelOperation cancels a queued operation at once (state cancelled, FinishedAt set) or flags a running
 	// one (CancelRequested); both set CancelRequested. Flagging an already flagged operation changes nothing.
@@ -229,6 +245,18 @@ func CheckOwner(owner string, lease time.Duration) error {
 	}
 	if lease <= 0 {
 		return fmt.Errorf("lease %s is not positive: %w", lease, ErrInvalid)
+	}
+	return nil
+}
+
+// CheckRevisions checks the arguments of RecordRevisions: no revision is negative. It is for implementations;
+// the error wraps ErrInvalid.
+func CheckRevisions(base *int, written int) error {
+	if base != nil && *base < 0 {
+		return fmt.Errorf("base revision %d is negative: %w", *base, ErrInvalid)
+	}
+	if written < 0 {
+		return fmt.Errorf("written revision %d is negative: %w", written, ErrInvalid)
 	}
 	return nil
 }

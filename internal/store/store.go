@@ -2,8 +2,9 @@
 // secrets (kubeconfigs, repository passwords) held in plaintext in memory and encrypted at rest by each
 // implementation.
 //
-// Implementations live in sub-packages (store/sqlite is the embedded default). Every implementation must pass the
-// conformance suite in store/storetest.
+// Implementations live in sub-packages: store/sqlstore holds the SQL implementation, and store/sqlite (the
+// embedded default) and store/postgres are its dialects. Every implementation must pass the conformance suite in
+// store/storetest.
 package store
 
 import (

@@ -91,6 +91,32 @@ func TestClone(t *testing.T) {
 	if (Repo{Password: []byte{}}).Clone().Password != nil {
 		t.Error("Clone of an empty password is not nil")
 	}
+	base := 3
+	op := Operation{BaseRevision: &base, Progress: []byte("p")}
+	o := op.Clone()
+	*o.BaseRevision, o.Progress[0] = 4, 'z'
+	if base != 3 || string(op.Progress) != "p" {
+		t.Error("Operation.Clone shares BaseRevision or Progress")
+	}
+	if (Operation{}).Clone().BaseRevision != nil {
+		t.Error("Clone of an unset BaseRevision is set")
+	}
+}
+
+func TestCheckRevisions(t *testing.T) {
+	zero, neg := 0, -1
+	for _, tc := range []struct {
+		base    *int
+		written int
+		want    string // "" means valid
+	}{
+		{nil, 0, ""}, {&zero, 0, ""}, {&zero, 7, ""}, {&neg, 0, "base revision"}, {nil, -1, "written revision"},
+	} {
+		err := CheckRevisions(tc.base, tc.written)
+		if (tc.want == "") != (err == nil) || (err != nil && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want))) {
+			t.Errorf("CheckRevisions(%v, %d) = %v, want %q", tc.base, tc.written, err, tc.want)
+		}
+	}
 }
 
 func TestAADDistinct(t *testing.T) {

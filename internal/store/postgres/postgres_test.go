@@ -1,13 +1,11 @@
 package postgres
 
 import (
-	"bytes"
-	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -20,19 +18,13 @@ import (
 	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/store"
 	"github.com/kdu-io/kdu/internal/store/migrate"
+	"github.com/kdu-io/kdu/internal/store/sqlstore"
 	"github.com/kdu-io/kdu/internal/store/storetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func testBox(t testing.TB, b byte) *secret.Box {
-	t.Helper()
-	box, err := secret.NewBox(bytes.Repeat([]byte{b}, secret.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return box
-}
+var testBox = storetest.Box
 
 func openAt(t *testing.T, url string, box *secret.Box) *Store {
 	t.Helper()
@@ -43,43 +35,61 @@ func openAt(t *testing.T, url string, box *secret.Box) *Store {
 	return s
 }
 
+// openPrivate opens a Store with a connection pool of its own, as another replica would.
+func openPrivate(t *testing.T, url string, box *secret.Box) *Store {
+	t.Helper()
+	s, err := open(t.Context(), url, box, false)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openAt(t, pgtest.Database(t), testBox(t, 1))
 	})
 }
 
+// TestOpenSharesPool: in one process, the Stores opened with one connection string share one connection pool;
+// a Store opened as another replica would be has its own.
+func TestOpenSharesPool(t *testing.T) {
+	url := pgtest.Database(t)
+	storetest.CheckSharedPool(t, func(box *secret.Box) (store.Store, error) { return Open(t.Context(), url, box) },
+		func(s store.Store) *sql.DB { return s.(*Store).DB() })
+	a := openAt(t, url, testBox(t, 1))
+	defer a.Close()
+	private := openPrivate(t, url, testBox(t, 1))
+	defer private.Close()
+	if private.DB() == a.DB() {
+		t.Error("a Store opened as another replica shares the pool")
+	}
+	// A refused Open leaves the shared pool alone.
+	if _, err := a.DB().Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), url, testBox(t, 1)); !errors.Is(err, migrate.ErrNewerSchema) {
+		t.Errorf("Open of a newer schema: %v, want ErrNewerSchema", err)
+	}
+	if err := a.Ping(t.Context()); err != nil {
+		t.Errorf("Ping after a refused Open of the same database: %v", err)
+	}
+}
+
 // TestTwoReplicasClaim claims from two Stores, each with its own connection pool, as two replicas would: only
 // the database keeps their claims apart.
 func TestTwoReplicasClaim(t *testing.T) {
 	url := pgtest.Database(t)
-	a := openAt(t, url, testBox(t, 1))
+	a := openPrivate(t, url, testBox(t, 1))
 	defer a.Close()
-	b := openAt(t, url, testBox(t, 1))
+	b := openPrivate(t, url, testBox(t, 1))
 	defer b.Close()
 	for round := range 3 {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
-			if _, err := a.db.Exec(`DELETE FROM operations`); err != nil {
+			if _, err := a.DB().Exec(`DELETE FROM operations`); err != nil {
 				t.Fatal(err)
 			}
-			const n = 40
-			ops := storetest.CreateClaimWork(t, a, n, 5)
-			race := storetest.NewClaimRace()
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-			defer cancel()
-			var wg sync.WaitGroup
-			for i := range 8 {
-				s := a
-				if i%2 == 1 {
-					s = b
-				}
-				wg.Go(func() { race.Worker(ctx, s, fmt.Sprintf("replica-%d-worker-%d", i%2, i), n) })
-			}
-			wg.Wait()
-			if ctx.Err() != nil {
-				t.Fatal("workers did not finish in time")
-			}
-			race.Check(t, b, ops)
+			storetest.RunClaimRace(t, []store.Store{a, b}, 8, 40, 5)
 		})
 	}
 }
@@ -88,9 +98,9 @@ func TestTwoReplicasClaim(t *testing.T) {
 // lease is measured on the database's clock.
 func TestTakeoverAcrossReplicas(t *testing.T) {
 	url := pgtest.Database(t)
-	a := openAt(t, url, testBox(t, 1))
+	a := openPrivate(t, url, testBox(t, 1))
 	defer a.Close()
-	b := openAt(t, url, testBox(t, 1))
+	b := openPrivate(t, url, testBox(t, 1))
 	defer b.Close()
 	if _, _, err := a.CreateOperation(t.Context(), store.Operation{ID: "op", Kind: "k", Cluster: "c", Release: "r"}); err != nil {
 		t.Fatal(err)
@@ -100,10 +110,10 @@ func TestTakeoverAcrossReplicas(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	var dbNow int64
-	if err := a.db.QueryRow(`SELECT ` + nowUS).Scan(&dbNow); err != nil {
+	if err := a.DB().QueryRow(`SELECT ` + nowUS).Scan(&dbNow); err != nil {
 		t.Fatal(err)
 	}
-	if d := op.LeaseUntil.Sub(fromMicro(dbNow)); d > 200*time.Millisecond || d < -time.Second {
+	if d := op.LeaseUntil.Sub(sqlstore.FromMicro(dbNow)); d > 200*time.Millisecond || d < -time.Second {
 		t.Errorf("lease ends %s after the database's now, want at most 200ms", d)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -156,7 +166,7 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n, sealed int
-	err := s.db.QueryRow(`SELECT
+	err := s.DB().QueryRow(`SELECT
 		(SELECT count(*) FROM clusters WHERE position($1::bytea in kubeconfig_enc) > 0) +
 		(SELECT count(*) FROM repos WHERE position($1::bytea in password_enc) > 0
 			OR position($3::bytea in key_enc) > 0) +
@@ -169,7 +179,7 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 		t.Errorf("%d rows hold a plaintext secret (%v)", n, err)
 	}
 	// The query above would see them: the secret columns hold sealed values of the right size.
-	err = s.db.QueryRow(`SELECT
+	err = s.DB().QueryRow(`SELECT
 		(SELECT count(*) FROM repos WHERE length(password_enc) = $1 AND length(key_enc) = $2) +
 		(SELECT count(*) FROM project_repos WHERE length(password_enc) = $1 AND length(key_enc) = $2)`,
 		len(kubeMarker)+secret.Overhead, len(keyMarker)+secret.Overhead).Scan(&sealed)
@@ -183,7 +193,7 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 		`UPDATE project_repos SET password_enc = (SELECT password_enc FROM repos WHERE cluster_id = 'c') WHERE project = 'c'`,
 		`UPDATE project_repos SET key_enc = (SELECT key_enc FROM project_repos WHERE project = 'c') WHERE project = ''`,
 	} {
-		if res, err := s.db.Exec(q); err != nil {
+		if res, err := s.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		} else if n, _ := res.RowsAffected(); n != 1 {
 			t.Fatalf("%s changed %d rows", q, n)
@@ -203,7 +213,7 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 		Request: []byte("other")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`UPDATE operations SET request_enc = (SELECT request_enc FROM operations WHERE id = 'op') WHERE id = 'op2'`); err != nil {
+	if _, err := s.DB().Exec(`UPDATE operations SET request_enc = (SELECT request_enc FROM operations WHERE id = 'op') WHERE id = 'op2'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetOperation(ctx, "op2"); !errors.Is(err, secret.ErrDecrypt) || !strings.Contains(err.Error(), `"op2"`) {
@@ -237,15 +247,7 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 func TestOneRunningPerReleaseIndex(t *testing.T) {
 	s := openAt(t, pgtest.Database(t), testBox(t, 1))
 	defer s.Close()
-	for _, id := range []string{"a", "b"} {
-		if _, _, err := s.CreateOperation(t.Context(), store.Operation{ID: id, Kind: "k", Cluster: "c", Release: "r"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, ok, err := s.ClaimOperation(t.Context(), "o", time.Minute); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	_, err := s.db.Exec(`UPDATE operations SET state = 'running' WHERE id = 'b'`)
+	err := storetest.SecondRunning(t, s, func(q string) error { _, err := s.DB().Exec(q); return err })
 	if pgCode(err) != codeUniqueViolation {
 		t.Errorf("second running operation of a release: error = %v, want a unique violation", err)
 	}
@@ -262,7 +264,7 @@ func TestMigrations(t *testing.T) {
 	stores := make([]*Store, 4)
 	errs := make([]error, 4)
 	for i := range stores {
-		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), url, testBox(t, 1)) })
+		wg.Go(func() { stores[i], errs[i] = open(t.Context(), url, testBox(t, 1), false) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -273,7 +275,7 @@ func TestMigrations(t *testing.T) {
 	}
 	s := stores[0]
 	var n, maxV int
-	if err := s.db.QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &maxV); err != nil {
+	if err := s.DB().QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &maxV); err != nil {
 		t.Fatal(err)
 	}
 	if n != len(ms) || maxV != len(ms) {
@@ -282,7 +284,7 @@ func TestMigrations(t *testing.T) {
 	if _, err := s.CreateCluster(t.Context(), store.Cluster{ID: "c"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+	if _, err := s.DB().Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(t.Context(), url, testBox(t, 1))
@@ -294,11 +296,11 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
-// TestMigrationFromVersion2: repositories stored before 0003 keep every field, read with the new columns at
-// their defaults, and take the new fields on update.
-func TestMigrationFromVersion2(t *testing.T) {
+// openLegacy opens a new database that a program knowing only the first v migrations filled with
+// storetest.SeedLegacy's rows.
+func openLegacy(t *testing.T, v int) *Store {
+	t.Helper()
 	url := pgtest.Database(t)
-	box := testBox(t, 1)
 	ms, err := migrate.Load(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
@@ -309,136 +311,76 @@ func TestMigrationFromVersion2(t *testing.T) {
 	}
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
-	if _, err := migrate.Apply(t.Context(), db, ms[:2], migrate.Options{}); err != nil {
+	if _, err := migrate.Apply(t.Context(), db, ms[:v], migrate.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	kc, _ := box.Seal([]byte(kubeMarker), store.KubeconfigAAD("c"))
-	pw, _ := box.Seal([]byte("pw"), store.RepoPasswordAAD("c", "r"))
-	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, project, created_at, updated_at)
-		VALUES ('c', $1, 'proj', 1000, 2000)`, kc); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO repos (cluster_id, name, url, type, username, password_enc, created_at, updated_at)
-		VALUES ('c', 'r', 'oci://reg.example/charts', 'oci', 'robot', $1, 3000, 4000)`, pw); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	storetest.SeedLegacy(t, db, testBox(t, 1))
+	return openAt(t, url, testBox(t, 1))
+}
 
-	s := openAt(t, url, box)
-	defer s.Close()
-	want := store.Repo{ClusterID: "c", Name: "r", URL: "oci://reg.example/charts", Type: store.RepoTypeOCI,
-		Username: "robot", Password: []byte("pw"), CreatedAt: fromMicro(3000), UpdatedAt: fromMicro(4000)}
-	got, err := s.GetRepo(t.Context(), "c", "r")
+// checkSchemaVersion asserts that every embedded migration has been applied.
+func checkSchemaVersion(t *testing.T, s *Store) {
+	t.Helper()
+	ms, err := migrate.Load(migrationFS, "migrations")
 	if err != nil {
-		t.Fatalf("GetRepo after the migration: %v", err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("GetRepo after the migration = %+v, want %+v", got, want)
-	}
-	list, err := s.ListRepos(t.Context(), "c")
-	if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], want) {
-		t.Errorf("ListRepos after the migration = %+v, %v; want [%+v]", list, err, want)
-	}
-	upd := want
-	upd.ExtID, upd.KeyPEM, upd.Keyring, upd.InsecureSkipVerify = "ext", []byte(keyMarker), []byte("kr"), true
-	if _, err := s.UpdateRepo(t.Context(), upd); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.GetRepo(t.Context(), "c", "r")
-	if err != nil || got.ExtID != "ext" || string(got.KeyPEM) != keyMarker || string(got.Keyring) != "kr" ||
-		!got.InsecureSkipVerify || string(got.Password) != "pw" || !got.CreatedAt.Equal(want.CreatedAt) {
-		t.Errorf("GetRepo after updating a migrated repo = %+v, %v", got, err)
+	var v int
+	if err := s.DB().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != len(ms) {
+		t.Errorf("schema version after the migration = %d, %v; want %d", v, err, len(ms))
 	}
-	if _, err := s.CreateRepo(t.Context(), store.Repo{Project: "proj", Name: "r"}); err != nil {
-		t.Errorf("CreateRepo of a project repo after the migration: %v", err)
-	}
-	if err := s.DeleteCluster(t.Context(), "c"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetProjectRepo(t.Context(), "proj", "r"); err != nil {
-		t.Errorf("DeleteCluster removed a project repo: %v", err)
-	}
+}
+
+// TestMigrationFromVersion2: repositories stored before 0003 keep every field, read with the new columns at
+// their defaults, and take the new fields on update.
+func TestMigrationFromVersion2(t *testing.T) {
+	s := openLegacy(t, 2)
+	defer s.Close()
+	storetest.CheckFromVersion2(t, s)
+	checkSchemaVersion(t, s)
 }
 
 // TestMigrationFromVersion3: clusters stored before 0004 keep every field, read with the Tiller fields at their
 // defaults (no Tiller namespace is made up for a helm2 cluster), and take the Tiller fields on update.
 func TestMigrationFromVersion3(t *testing.T) {
-	url := pgtest.Database(t)
-	box := testBox(t, 1)
-	ms, err := migrate.Load(migrationFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	if _, err := migrate.Apply(t.Context(), db, ms[:3], migrate.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	kc, _ := box.Seal([]byte(kubeMarker), store.KubeconfigAAD("c"))
-	kc2, _ := box.Seal([]byte("helm2 kubeconfig"), store.KubeconfigAAD("h2"))
-	pw, _ := box.Seal([]byte("pw"), store.RepoPasswordAAD("c", "r"))
-	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, project, created_at, updated_at)
-		VALUES ('c', $1, 'proj', 1000, 2000)`, kc); err != nil {
-		t.Fatal(err)
-	}
-	// A helm2 cluster with every column version 3 has, so that a shifted column shows.
-	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, context, namespace, flavour, server, version,
-		project, created_at, updated_at) VALUES ('h2', $1, 'ctx', 'ns', 'helm2', 'https://h2:6443', 'v1.20.0',
-		'proj2', 5000, 6000)`, kc2); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO repos (cluster_id, name, url, type, username, password_enc, created_at, updated_at)
-		VALUES ('c', 'r', 'oci://reg.example/charts', 'oci', 'robot', $1, 3000, 4000)`, pw); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	s := openAt(t, url, box)
+	s := openLegacy(t, 3)
 	defer s.Close()
-	want := []store.Cluster{
-		{ID: "c", Kubeconfig: []byte(kubeMarker), Flavour: store.FlavourHelm3, Project: "proj",
-			CreatedAt: fromMicro(1000), UpdatedAt: fromMicro(2000)},
-		{ID: "h2", Kubeconfig: []byte("helm2 kubeconfig"), Context: "ctx", Namespace: "ns",
-			Flavour: store.FlavourHelm2, Server: "https://h2:6443", Version: "v1.20.0", Project: "proj2",
-			CreatedAt: fromMicro(5000), UpdatedAt: fromMicro(6000)},
-	}
-	for _, w := range want {
-		got, err := s.GetCluster(t.Context(), w.ID)
-		if err != nil {
-			t.Fatalf("GetCluster(%q) after the migration: %v", w.ID, err)
-		}
-		if !reflect.DeepEqual(got, w) {
-			t.Errorf("GetCluster(%q) after the migration = %+v, want %+v", w.ID, got, w)
-		}
-	}
-	list, err := s.ListClusters(t.Context())
-	if err != nil || !reflect.DeepEqual(list, want) {
-		t.Errorf("ListClusters after the migration = %+v, %v; want %+v", list, err, want)
-	}
-	if r, err := s.GetRepo(t.Context(), "c", "r"); err != nil || string(r.Password) != "pw" {
-		t.Errorf("repo after the migration = %+v, %v", r, err)
-	}
-	upd := want[1]
-	upd.TillerNamespace, upd.TillerAddress, upd.InstalledSW = "kube-system", "10.0.0.7:44134", true
-	if _, err := s.UpdateCluster(t.Context(), upd); err != nil {
+	storetest.CheckFromVersion3(t, s)
+	checkSchemaVersion(t, s)
+}
+
+// TestMigrationFromV4Fixture loads a dump of a database that the schema-version-4 store wrote
+// (testdata/README.md): the store migrates it, reads back everything as that store did, and takes writes.
+func TestMigrationFromV4Fixture(t *testing.T) {
+	url := pgtest.Database(t)
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "v4-postgres.sql"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.GetCluster(t.Context(), "h2")
-	if err != nil || got.TillerNamespace != "kube-system" || got.TillerAddress != "10.0.0.7:44134" ||
-		!got.InstalledSW || got.Server != "https://h2:6443" || !got.CreatedAt.Equal(want[1].CreatedAt) {
-		t.Errorf("GetCluster after updating a migrated cluster = %+v, %v", got, err)
+	var dump []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, `\`) { // psql meta-commands (\restrict, \unrestrict)
+			dump = append(dump, line)
+		}
 	}
-	if c, err := s.GetCluster(t.Context(), "c"); err != nil || !reflect.DeepEqual(c, want[0]) {
-		t.Errorf("updating h2 changed c: %+v, %v", c, err)
+	// One connection of its own: the dump empties its search_path.
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), strings.Join(dump, "\n")); err != nil {
+		t.Fatalf("load the dump: %v", err)
 	}
 	var v int
-	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != len(ms) {
-		t.Errorf("schema version after the migration = %d, %v; want %d", v, err, len(ms))
+	if err := conn.QueryRow(t.Context(), `SELECT MAX(version) FROM public.schema_migrations`).Scan(&v); err != nil || v != 4 {
+		t.Fatalf("the fixture is at schema version %d, %v; want 4", v, err)
 	}
+	conn.Close(t.Context())
+
+	s := openAt(t, url, storetest.FixtureBox(t))
+	defer s.Close()
+	storetest.CheckV4Fixture(t, s, filepath.Join("..", "testdata", "v4-postgres.json"))
+	checkSchemaVersion(t, s)
 }
 
 // TestSameVersionsAsSQLite keeps the two dialects' migrations numbered alike.
@@ -451,7 +393,7 @@ func TestSameVersionsAsSQLite(t *testing.T) {
 	for _, m := range ms {
 		names = append(names, m.Name)
 	}
-	const want = "0001_init.sql 0002_operations.sql 0003_project_repos.sql 0004_tiller.sql"
+	const want = "0001_init.sql 0002_operations.sql 0003_project_repos.sql 0004_tiller.sql 0005_revisions.sql"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("migrations = %s, want %s; keep them in step with store/sqlite/migrations", got, want)
 	}
@@ -528,7 +470,7 @@ func TestOpenErrors(t *testing.T) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	if _, err := s.DB().Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,9 @@
 package sqlite
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +32,7 @@ func TestOperationSecretsAtRest(t *testing.T) {
 	defer s.Close()
 	seedOp(t, s, "op1")
 	var req, tgt []byte
-	if err := s.db.QueryRow(`SELECT request_enc, targets_enc FROM operations WHERE id = 'op1'`).Scan(&req, &tgt); err != nil {
+	if err := s.DB().QueryRow(`SELECT request_enc, targets_enc FROM operations WHERE id = 'op1'`).Scan(&req, &tgt); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(req), requestMarker) || strings.Contains(string(tgt), targetsMarker) {
@@ -49,7 +46,7 @@ func TestOperationSecretsAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := s.db.QueryRow(`SELECT COUNT(*) FROM operations WHERE id = 'bare' AND request_enc IS NULL AND targets_enc IS NULL`).Scan(&n); err != nil || n != 1 {
+	if err := s.DB().QueryRow(`SELECT COUNT(*) FROM operations WHERE id = 'bare' AND request_enc IS NULL AND targets_enc IS NULL`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("operation without payloads: %d rows with NULL secrets, %v", n, err)
 	}
 
@@ -60,14 +57,14 @@ func TestOperationSecretsAtRest(t *testing.T) {
 		`UPDATE operations SET targets_enc = (SELECT request_enc FROM operations WHERE id = 'op2') WHERE id = 'op2'`,
 	} {
 		seedOp(t, s, "victim")
-		if _, err := s.db.Exec(strings.ReplaceAll(q, "op2", "victim")); err != nil {
+		if _, err := s.DB().Exec(strings.ReplaceAll(q, "op2", "victim")); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.GetOperation(t.Context(), "victim")
 		if !errors.Is(err, secret.ErrDecrypt) || !strings.Contains(err.Error(), `"victim"`) {
 			t.Errorf("after %s: error = %v, want ErrDecrypt naming the operation", q, err)
 		}
-		if _, err := s.db.Exec(`DELETE FROM operations WHERE id = 'victim'`); err != nil {
+		if _, err := s.DB().Exec(`DELETE FROM operations WHERE id = 'victim'`); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,20 +93,12 @@ func TestOperationWrongKey(t *testing.T) {
 func TestOneRunningPerReleaseIndex(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), DBFileName), testBox(t, 1))
 	defer s.Close()
-	for _, id := range []string{"a", "b"} {
-		if _, _, err := s.CreateOperation(t.Context(), store.Operation{ID: id, Kind: "k", Cluster: "c", Release: "r"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, ok, err := s.ClaimOperation(t.Context(), "o", time.Minute); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	_, err := s.db.Exec(`UPDATE operations SET state = 'running' WHERE id = 'b'`)
+	exec := func(q string) error { _, err := s.DB().Exec(q); return err }
+	err := storetest.SecondRunning(t, s, exec)
 	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
 		t.Errorf("second running operation of a release: error = %v, want a UNIQUE constraint failure", err)
 	}
-	_, err = s.db.Exec(`UPDATE operations SET state = 'bogus' WHERE id = 'b'`)
-	if err == nil {
+	if err := exec(`UPDATE operations SET state = 'bogus' WHERE id = 'b'`); err == nil {
 		t.Error("an unknown state was stored")
 	}
 }
@@ -118,25 +107,12 @@ func TestOneRunningPerReleaseIndex(t *testing.T) {
 // write lock, not the in-process write slot, keeps claims apart.
 func TestOperationsTwoStoresOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), DBFileName)
-	a := openAt(t, path, testBox(t, 1))
+	a := openPrivate(t, path, testBox(t, 1))
 	defer a.Close()
-	b := openAt(t, path, testBox(t, 1))
+	b := openPrivate(t, path, testBox(t, 1))
 	defer b.Close()
-	const n = 40
-	ops := storetest.CreateClaimWork(t, a, n, 5)
-	race := storetest.NewClaimRace()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	for i, s := range []*Store{a, b, a, b, a, b} {
-		wg.Go(func() { race.Worker(ctx, s, fmt.Sprintf("replica-%d", i), n) })
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		t.Fatal("workers did not finish in time")
-	}
-	race.Check(t, b, ops)
-	checkIntegrity(t, a.db)
+	storetest.RunClaimRace(t, []store.Store{a, b}, 6, 40, 5)
+	checkIntegrity(t, a.DB())
 }
 
 func TestMigrationFromVersion1(t *testing.T) {
@@ -148,7 +124,7 @@ func TestMigrationFromVersion1(t *testing.T) {
 	if _, err := s.GetCluster(t.Context(), "c"); err != nil {
 		t.Errorf("cluster lost by the migration: %v", err)
 	}
-	if r, err := s.GetRepo(t.Context(), "c", "r"); err != nil || string(r.Password) != passwordMarker {
+	if r, err := s.GetRepo(t.Context(), "c", "r"); err != nil || string(r.Password) != storetest.LegacyPassword {
 		t.Errorf("repo lost by the migration: %+v, %v", r, err)
 	}
 	seedOp(t, s, "op")

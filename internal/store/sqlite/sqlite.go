@@ -1,5 +1,6 @@
 // Package sqlite is the embedded default store.Store: one SQLite file (modernc.org/sqlite, no cgo) in WAL mode,
-// with kubeconfigs, repository passwords and TLS client keys sealed by a secret.Box before they reach the database.
+// with kubeconfigs, repository passwords, TLS client keys and operation payloads sealed by a secret.Box before
+// they reach the database. It is store/sqlstore's SQLite dialect: the file's settings and migrations.
 package sqlite
 
 import (
@@ -16,11 +17,13 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/store"
 	"github.com/kdu-io/kdu/internal/store/migrate"
+	"github.com/kdu-io/kdu/internal/store/sqlstore"
 )
 
 // DBFileName is the name of the database file inside the data directory.
@@ -29,30 +32,43 @@ const DBFileName = "kdu.db"
 // BusyTimeout is how long a statement waits for another connection or process to release the write lock.
 const BusyTimeout = 5 * time.Second
 
-// maxOpenConns bounds the connection pool; writers are serialised anyway and readers rarely need more.
+// maxOpenConns bounds the connection pool of one file; writers are serialised anyway and readers rarely need more.
 const maxOpenConns = 8
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
 // Store is a store.Store backed by one SQLite file. It is safe for concurrent use by many goroutines, and several
-// processes may open the same file: writes wait up to BusyTimeout for each other.
+// processes may open the same file: writes wait up to BusyTimeout for each other. Within one process, the Stores
+// opened on one file share a connection pool and the write slot that queues this process's writes (honouring
+// ctx) instead of letting them spin on SQLite's busy handler.
 type Store struct {
-	db   *sql.DB
-	box  *secret.Box
+	*sqlstore.Store
 	path string
-	// writes serialises this process's write transactions so they queue here (honouring ctx) instead of
-	// spinning on SQLite's busy handler; other processes are held off by SQLite's own lock and BusyTimeout.
-	writes chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
 
+// dialect is SQLite's: the Go clock, read once a write transaction holds the database's write lock (BEGIN
+// IMMEDIATE), so timestamps follow the commit order of every process sharing the file.
+var dialect = sqlstore.Dialect{
+	Name:         "sqlite",
+	SerialWrites: true,
+	Violation:    violation,
+	Init:         initDB,
+}
+
 // Open opens or creates the database at path, applies pending schema migrations, and returns the Store. Missing
 // parent directories are created with mode 0700 and a new file with mode 0600; an existing file that group or
 // others may access is restricted to 0600. box seals and opens the secret columns. A database whose schema is
-// newer than this program is refused with an error wrapping migrate.ErrNewerSchema.
+// newer than this program is refused with an error wrapping migrate.ErrNewerSchema. Opening a file that this
+// process has open already (by any path that leads to it) shares its connection pool; the last Close closes it.
 func Open(ctx context.Context, path string, box *secret.Box) (*Store, error) {
+	return open(ctx, path, box, true)
+}
+
+// open is Open; unless shared, the Store gets a pool of its own, as another process would have.
+func open(ctx context.Context, path string, box *secret.Box, shared bool) (*Store, error) {
 	if box == nil {
 		return nil, errors.New("open store: secret box is nil")
 	}
@@ -66,18 +82,27 @@ func Open(ctx context.Context, path string, box *secret.Box) (*Store, error) {
 	if err := prepareFile(abs); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn(abs))
+	key := ""
+	if shared {
+		key = abs
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			key = real
+		}
+	}
+	s, err := sqlstore.Open(ctx, &dialect, sqlstore.Config{Key: key, Name: abs, Box: box,
+		Connect: func() (*sql.DB, error) {
+			db, err := sql.Open("sqlite", dsn(abs))
+			if err != nil {
+				return nil, err
+			}
+			db.SetMaxOpenConns(maxOpenConns)
+			db.SetMaxIdleConns(maxOpenConns)
+			return db, nil
+		}})
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", abs, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(maxOpenConns)
-	s := &Store{db: db, box: box, path: abs, writes: make(chan struct{}, 1)}
-	if err := s.init(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", abs, err)
-	}
-	return s, nil
+	return &Store{Store: s, path: abs}, nil
 }
 
 // dsn builds the modernc.org/sqlite URI for an absolute path, escaping characters such as '?', '#' and '%'.
@@ -135,13 +160,13 @@ func prepareFile(abs string) error {
 	return nil
 }
 
-// init checks the connection settings and migrates the schema.
-func (s *Store) init(ctx context.Context) error {
+// initDB checks the connection settings and migrates the schema.
+func initDB(ctx context.Context, db *sql.DB) error {
 	var mode string
 	// A new connection applies the DSN's pragmas; the switch to WAL can meet another process doing the same
 	// on a fresh file, which SQLite reports as SQLITE_BUSY without consulting the busy timeout.
 	if err := migrate.RetryBusy(ctx, func() error {
-		return s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
+		return db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
 	}); err != nil {
 		return fmt.Errorf("read journal mode (is this an SQLite database?): %w", err)
 	}
@@ -149,204 +174,33 @@ func (s *Store) init(ctx context.Context) error {
 		return fmt.Errorf("journal mode is %q, want wal (does the file system support it?)", mode)
 	}
 	var fk int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+	if err := db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
 		return fmt.Errorf("foreign keys are not enabled (value %d): %v", fk, err)
 	}
 	ms, err := migrate.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	if err := s.acquire(ctx); err != nil {
-		return err
+	_, err = migrate.Apply(ctx, db, ms, migrate.Options{})
+	return err
+}
+
+// violation classifies SQLite's extended result codes.
+func violation(err error) sqlstore.Violation {
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return sqlstore.UniqueViolation
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return sqlstore.ForeignKeyViolation
+		}
 	}
-	defer s.release()
-	if _, err := migrate.Apply(ctx, s.db, ms, migrate.Options{}); err != nil {
-		return err
-	}
-	return nil
+	return sqlstore.NoViolation
 }
 
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
-
-// Close closes the database. It waits for nothing: callers stop using the Store first.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close store %s: %w", s.path, err)
-	}
-	return nil
-}
-
-// acquire takes this process's write slot, or gives up when ctx ends.
-func (s *Store) acquire(ctx context.Context) error {
-	select {
-	case s.writes <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Store) release() { <-s.writes }
-
-// exec runs one write statement in this process's write slot.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := s.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer s.release()
-	return s.db.ExecContext(ctx, query, args...)
-}
-
-// now is the store's clock: UTC, microsecond precision (what the schema keeps), no monotonic reading.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-func fromMicro(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-// decryptHint is appended to decryption failures; it says where the key comes from without revealing it.
-var decryptHint = fmt.Sprintf("is the secret key (%s or %s in the data directory) the one this database was written with?",
-	secret.EnvKey, secret.KeyFileName)
-
-const clusterColumns = `id, kubeconfig_enc, context, namespace, flavour, server, version, project, tiller_namespace,
-	tiller_address, installed_sw, created_at, updated_at`
-
-// CreateCluster implements store.Store.
-func (s *Store) CreateCluster(ctx context.Context, c store.Cluster) (store.Cluster, error) {
-	c, err := c.Normalize()
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("create cluster: %w", err)
-	}
-	enc, err := s.box.Seal(c.Kubeconfig, store.KubeconfigAAD(c.ID))
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("create cluster %q: seal kubeconfig: %w", c.ID, err)
-	}
-	t := now()
-	res, err := s.exec(ctx, `INSERT INTO clusters (`+clusterColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING`,
-		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, c.TillerNamespace,
-		c.TillerAddress, flag(c.InstalledSW), t.UnixMicro(), t.UnixMicro())
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("create cluster %q: %w", c.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return store.Cluster{}, fmt.Errorf("create cluster %q: %w", c.ID, err)
-	} else if n == 0 {
-		return store.Cluster{}, fmt.Errorf("create cluster %q: %w", c.ID, store.ErrExists)
-	}
-	c = c.Clone()
-	c.CreatedAt, c.UpdatedAt = t, t
-	return c, nil
-}
-
-// UpdateCluster implements store.Store.
-func (s *Store) UpdateCluster(ctx context.Context, c store.Cluster) (store.Cluster, error) {
-	c, err := c.Normalize()
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("update cluster: %w", err)
-	}
-	enc, err := s.box.Seal(c.Kubeconfig, store.KubeconfigAAD(c.ID))
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("update cluster %q: seal kubeconfig: %w", c.ID, err)
-	}
-	t := now()
-	if err := s.acquire(ctx); err != nil {
-		return store.Cluster{}, fmt.Errorf("update cluster %q: %w", c.ID, err)
-	}
-	defer s.release()
-	var created int64
-	err = s.db.QueryRowContext(ctx, `UPDATE clusters SET kubeconfig_enc = $2, context = $3, namespace = $4,
-		flavour = $5, server = $6, version = $7, project = $8, tiller_namespace = $9, tiller_address = $10,
-		installed_sw = $11, updated_at = $12 WHERE id = $1 RETURNING created_at`,
-		c.ID, enc, c.Context, c.Namespace, c.Flavour, c.Server, c.Version, c.Project, c.TillerNamespace,
-		c.TillerAddress, flag(c.InstalledSW), t.UnixMicro()).Scan(&created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Cluster{}, fmt.Errorf("update cluster %q: %w", c.ID, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("update cluster %q: %w", c.ID, err)
-	}
-	c = c.Clone()
-	c.CreatedAt, c.UpdatedAt = fromMicro(created), t
-	return c, nil
-}
-
-// GetCluster implements store.Store.
-func (s *Store) GetCluster(ctx context.Context, id string) (store.Cluster, error) {
-	if err := store.CheckKey("cluster id", id); err != nil {
-		return store.Cluster{}, fmt.Errorf("get cluster: %w", err)
-	}
-	row := s.db.QueryRowContext(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, id)
-	c, err := s.scanCluster(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Cluster{}, fmt.Errorf("get cluster %q: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("get cluster %q: %w", id, err)
-	}
-	return c, nil
-}
-
-// ListClusters implements store.Store.
-func (s *Store) ListClusters(ctx context.Context) ([]store.Cluster, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list clusters: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Cluster{}
-	for rows.Next() {
-		c, err := s.scanCluster(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list clusters: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list clusters: %w", err)
-	}
-	return out, nil
-}
-
-// DeleteCluster implements store.Store. The foreign key cascades to the cluster's repositories; project
-// repositories stay.
-func (s *Store) DeleteCluster(ctx context.Context, id string) error {
-	if err := store.CheckKey("cluster id", id); err != nil {
-		return fmt.Errorf("delete cluster: %w", err)
-	}
-	res, err := s.exec(ctx, `DELETE FROM clusters WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete cluster %q: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete cluster %q: %w", id, err)
-	} else if n == 0 {
-		return fmt.Errorf("delete cluster %q: %w", id, store.ErrNotFound)
-	}
-	return nil
-}
-
-// scanner is the Scan method shared by *sql.Row and *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-// scanCluster reads one clusterColumns row and opens its kubeconfig.
-func (s *Store) scanCluster(sc scanner) (store.Cluster, error) {
-	var (
-		c                store.Cluster
-		enc              []byte
-		created, updated int64
-	)
-	if err := sc.Scan(&c.ID, &enc, &c.Context, &c.Namespace, &c.Flavour, &c.Server, &c.Version, &c.Project,
-		&c.TillerNamespace, &c.TillerAddress, &c.InstalledSW, &created, &updated); err != nil {
-		return store.Cluster{}, err
-	}
-	kc, err := s.box.Open(enc, store.KubeconfigAAD(c.ID))
-	if err != nil {
-		return store.Cluster{}, fmt.Errorf("cluster %q: cannot decrypt kubeconfig (%s): %w", c.ID, decryptHint, err)
-	}
-	c.Kubeconfig = kc
-	c.CreatedAt, c.UpdatedAt = fromMicro(created), fromMicro(updated)
-	return c, nil
-}
 
 // EnvDataDir is the environment variable that overrides the data directory.
 const EnvDataDir = "KDU_DATA_DIR"

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -23,20 +22,23 @@ import (
 	"github.com/kdu-io/kdu/internal/store/storetest"
 )
 
-func testBox(t testing.TB, b byte) *secret.Box {
-	t.Helper()
-	box, err := secret.NewBox(bytes.Repeat([]byte{b}, secret.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return box
-}
+var testBox = storetest.Box
 
 func openAt(t *testing.T, path string, box *secret.Box) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path, box)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return s
+}
+
+// openPrivate opens a Store with a connection pool and write slot of its own, as another process would.
+func openPrivate(t *testing.T, path string, box *secret.Box) *Store {
+	t.Helper()
+	s, err := open(t.Context(), path, box, false)
+	if err != nil {
+		t.Fatalf("open(%s): %v", path, err)
 	}
 	return s
 }
@@ -110,7 +112,7 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 		{`SELECT password_enc FROM project_repos WHERE project = 'c1'`, &ppw},
 		{`SELECT key_enc FROM project_repos WHERE project = 'c1'`, &pkey},
 	} {
-		if err := s.db.QueryRow(q.query).Scan(q.dst); err != nil {
+		if err := s.DB().QueryRow(q.query).Scan(q.dst); err != nil {
 			t.Fatalf("%s: %v", q.query, err)
 		}
 	}
@@ -128,10 +130,10 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 	}
 	// The public TLS material is stored as it is.
 	var cert, ca []byte
-	if err := s.db.QueryRow(`SELECT cert FROM repos WHERE cluster_id = 'c1'`).Scan(&cert); err != nil || string(cert) != certMarker {
+	if err := s.DB().QueryRow(`SELECT cert FROM repos WHERE cluster_id = 'c1'`).Scan(&cert); err != nil || string(cert) != certMarker {
 		t.Errorf("cert column = %q, %v; want the certificate as given", cert, err)
 	}
-	if err := s.db.QueryRow(`SELECT ca_cert FROM project_repos WHERE project = 'c1'`).Scan(&ca); err != nil || string(ca) != projectCertMarker {
+	if err := s.DB().QueryRow(`SELECT ca_cert FROM project_repos WHERE project = 'c1'`).Scan(&ca); err != nil || string(ca) != projectCertMarker {
 		t.Errorf("ca_cert column = %q, %v; want the CA bundle as given", ca, err)
 	}
 	if want := len("apiVersion: v1\ntoken: "+kubeconfigMarker+"\n") + secret.Overhead; len(kc) != want {
@@ -145,7 +147,7 @@ func TestSecretsAreCiphertextAtRest(t *testing.T) {
 	}
 	for _, table := range []string{"repos", "project_repos"} {
 		var n int
-		err := s.db.QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE name = 'anon' AND password_enc IS NULL
+		err := s.DB().QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE name = 'anon' AND password_enc IS NULL
 			AND key_enc IS NULL AND ca_cert IS NULL AND cert IS NULL AND keyring IS NULL`).Scan(&n)
 		if err != nil || n != 1 {
 			t.Errorf("%s: %d rows of a repo without secrets have NULL secret and TLS columns (err %v), want 1", table, n, err)
@@ -185,7 +187,7 @@ func TestCiphertextBoundToRow(t *testing.T) {
 	defer s.Close()
 	seed(t, s, "a")
 	seed(t, s, "b")
-	if _, err := s.db.Exec(`UPDATE clusters SET kubeconfig_enc = (SELECT kubeconfig_enc FROM clusters WHERE id = 'a') WHERE id = 'b'`); err != nil {
+	if _, err := s.DB().Exec(`UPDATE clusters SET kubeconfig_enc = (SELECT kubeconfig_enc FROM clusters WHERE id = 'a') WHERE id = 'b'`); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.GetCluster(t.Context(), "b")
@@ -195,7 +197,7 @@ func TestCiphertextBoundToRow(t *testing.T) {
 	if _, err := s.GetCluster(t.Context(), "a"); err != nil {
 		t.Errorf("cluster a: %v", err)
 	}
-	if _, err := s.db.Exec(`UPDATE repos SET password_enc = (SELECT password_enc FROM repos WHERE cluster_id = 'a') WHERE cluster_id = 'b'`); err != nil {
+	if _, err := s.DB().Exec(`UPDATE repos SET password_enc = (SELECT password_enc FROM repos WHERE cluster_id = 'a') WHERE cluster_id = 'b'`); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.GetRepo(t.Context(), "b", "repo")
@@ -248,7 +250,7 @@ func TestRepoCiphertextBoundToRow(t *testing.T) {
 			defer s.Close()
 			seed(t, s, "a")
 			seed(t, s, "b")
-			if res, err := s.db.Exec(tc.update); err != nil {
+			if res, err := s.DB().Exec(tc.update); err != nil {
 				t.Fatal(err)
 			} else if n, _ := res.RowsAffected(); n != 1 {
 				t.Fatalf("the update changed %d rows, want 1", n)
@@ -331,7 +333,7 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 	for range 3 {
 		s = openAt(t, path, testBox(t, 1))
 		var n, maxV int
-		if err := s.db.QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &maxV); err != nil {
+		if err := s.DB().QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &maxV); err != nil {
 			t.Fatal(err)
 		}
 		if n != len(ms) || maxV != len(ms) {
@@ -346,7 +348,7 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 }
 
 // legacyDB creates the database at path as a program that knew only the first v migrations left it, holding
-// cluster "c" and its repository "r" (with a password and every column that version has), sealed with box.
+// storetest.SeedLegacy's rows sealed with box.
 func legacyDB(t *testing.T, path string, v int, box *secret.Box) {
 	t.Helper()
 	ms, err := migrate.Load(migrationFS, "migrations")
@@ -364,63 +366,26 @@ func legacyDB(t *testing.T, path string, v int, box *secret.Box) {
 	if _, err := migrate.Apply(t.Context(), db, ms[:v], migrate.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	kc, err := box.Seal([]byte(kubeconfigMarker), store.KubeconfigAAD("c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := box.Seal([]byte(passwordMarker), store.RepoPasswordAAD("c", "r"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, project, created_at, updated_at)
-		VALUES ('c', $1, 'proj', 1000, 2000)`, kc); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO repos (cluster_id, name, url, type, username, password_enc, created_at, updated_at)
-		VALUES ('c', 'r', 'oci://reg.example/charts', 'oci', 'robot', $1, 3000, 4000)`, pw); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SeedLegacy(t, db, box)
+}
+
+// openLegacy opens a new database that a program knowing only the first v migrations filled with
+// storetest.SeedLegacy's rows.
+func openLegacy(t *testing.T, v int) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), DBFileName)
+	legacyDB(t, path, v, testBox(t, 1))
+	return openAt(t, path, testBox(t, 1))
 }
 
 // TestMigrationFromVersion2: repositories stored before 0003 keep every field, read with the new columns at
 // their defaults, and take the new fields on update.
 func TestMigrationFromVersion2(t *testing.T) {
-	path := filepath.Join(t.TempDir(), DBFileName)
-	box := testBox(t, 1)
-	legacyDB(t, path, 2, box)
-	s := openAt(t, path, box)
+	s := openLegacy(t, 2)
 	defer s.Close()
-	want := store.Repo{ClusterID: "c", Name: "r", URL: "oci://reg.example/charts", Type: store.RepoTypeOCI,
-		Username: "robot", Password: []byte(passwordMarker), CreatedAt: fromMicro(3000), UpdatedAt: fromMicro(4000)}
-	got, err := s.GetRepo(t.Context(), "c", "r")
-	if err != nil {
-		t.Fatalf("GetRepo after the migration: %v", err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("GetRepo after the migration = %+v, want %+v", got, want)
-	}
-	list, err := s.ListRepos(t.Context(), "c")
-	if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], want) {
-		t.Errorf("ListRepos after the migration = %+v, %v; want [%+v]", list, err, want)
-	}
-	if list, err := s.ListProjectRepos(t.Context(), "proj"); err != nil || len(list) != 0 {
-		t.Errorf("ListProjectRepos after the migration = %d repos, %v; want none", len(list), err)
-	}
-	upd := want
-	upd.ExtID, upd.KeyPEM, upd.CACert, upd.PlainHTTP = "ext", []byte(keyMarker), []byte("ca"), true
-	if _, err := s.UpdateRepo(t.Context(), upd); err != nil {
-		t.Fatal(err)
-	}
-	got, err = s.GetRepo(t.Context(), "c", "r")
-	if err != nil || got.ExtID != "ext" || string(got.KeyPEM) != keyMarker || string(got.CACert) != "ca" ||
-		!got.PlainHTTP || string(got.Password) != passwordMarker || !got.CreatedAt.Equal(want.CreatedAt) {
-		t.Errorf("GetRepo after updating a migrated repo = %+v, %v", got, err)
-	}
-	if _, err := s.CreateRepo(t.Context(), store.Repo{Project: "proj", Name: "r", Password: []byte("p")}); err != nil {
-		t.Errorf("CreateRepo of a project repo after the migration: %v", err)
-	}
-	checkSchemaVersion(t, s.db)
-	checkIntegrity(t, s.db)
+	storetest.CheckFromVersion2(t, s)
+	checkSchemaVersion(t, s.DB())
+	checkIntegrity(t, s.DB())
 }
 
 // checkSchemaVersion asserts that every embedded migration has been applied.
@@ -439,76 +404,49 @@ func checkSchemaVersion(t *testing.T, db *sql.DB) {
 // TestMigrationFromVersion3: clusters stored before 0004 keep every field, read with the Tiller fields at their
 // defaults (no Tiller namespace is made up for a helm2 cluster), and take the Tiller fields on update.
 func TestMigrationFromVersion3(t *testing.T) {
+	s := openLegacy(t, 3)
+	defer s.Close()
+	storetest.CheckFromVersion3(t, s)
+	// The flag column takes only 0 and 1.
+	if _, err := s.DB().Exec(`UPDATE clusters SET installed_sw = 2 WHERE id = 'c'`); err == nil {
+		t.Error("installed_sw accepted 2")
+	}
+	checkSchemaVersion(t, s.DB())
+	checkIntegrity(t, s.DB())
+}
+
+// TestMigrationFromV4Fixture opens a database that the schema-version-4 store wrote (testdata/README.md): it
+// migrates, reads back everything as that store did, and takes writes.
+func TestMigrationFromV4Fixture(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "v4-sqlite.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), DBFileName)
-	box := testBox(t, 1)
-	legacyDB(t, path, 3, box)
-	// A helm2 cluster with every column version 3 has, so that a shifted column shows.
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc2, err := box.Seal([]byte("helm2 kubeconfig"), store.KubeconfigAAD("h2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO clusters (id, kubeconfig_enc, context, namespace, flavour, server, version,
-		project, created_at, updated_at) VALUES ('h2', $1, 'ctx', 'ns', 'helm2', 'https://h2:6443', 'v1.20.0',
-		'proj2', 5000, 6000)`, kc2); err != nil {
-		t.Fatal(err)
+	var v int
+	if err := db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != 4 {
+		t.Fatalf("the fixture is at schema version %d, %v; want 4", v, err)
 	}
 	db.Close()
-
-	s := openAt(t, path, box)
+	s := openAt(t, path, storetest.FixtureBox(t))
 	defer s.Close()
-	want := []store.Cluster{
-		{ID: "c", Kubeconfig: []byte(kubeconfigMarker), Flavour: store.FlavourHelm3, Project: "proj",
-			CreatedAt: fromMicro(1000), UpdatedAt: fromMicro(2000)},
-		{ID: "h2", Kubeconfig: []byte("helm2 kubeconfig"), Context: "ctx", Namespace: "ns",
-			Flavour: store.FlavourHelm2, Server: "https://h2:6443", Version: "v1.20.0", Project: "proj2",
-			CreatedAt: fromMicro(5000), UpdatedAt: fromMicro(6000)},
-	}
-	for _, w := range want {
-		got, err := s.GetCluster(t.Context(), w.ID)
-		if err != nil {
-			t.Fatalf("GetCluster(%q) after the migration: %v", w.ID, err)
-		}
-		if !reflect.DeepEqual(got, w) {
-			t.Errorf("GetCluster(%q) after the migration = %+v, want %+v", w.ID, got, w)
-		}
-	}
-	list, err := s.ListClusters(t.Context())
-	if err != nil || !reflect.DeepEqual(list, want) {
-		t.Errorf("ListClusters after the migration = %+v, %v; want %+v", list, err, want)
-	}
-	if r, err := s.GetRepo(t.Context(), "c", "r"); err != nil || string(r.Password) != passwordMarker {
-		t.Errorf("repo after the migration = %+v, %v", r, err)
-	}
-	upd := want[1]
-	upd.TillerNamespace, upd.TillerAddress, upd.InstalledSW = "kube-system", "10.0.0.7:44134", true
-	if _, err := s.UpdateCluster(t.Context(), upd); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.GetCluster(t.Context(), "h2")
-	if err != nil || got.TillerNamespace != "kube-system" || got.TillerAddress != "10.0.0.7:44134" ||
-		!got.InstalledSW || got.Server != "https://h2:6443" || !got.CreatedAt.Equal(want[1].CreatedAt) {
-		t.Errorf("GetCluster after updating a migrated cluster = %+v, %v", got, err)
-	}
-	if c, err := s.GetCluster(t.Context(), "c"); err != nil || !reflect.DeepEqual(c, want[0]) {
-		t.Errorf("updating h2 changed c: %+v, %v", c, err)
-	}
-	// The flag column takes only 0 and 1.
-	if _, err := s.db.Exec(`UPDATE clusters SET installed_sw = 2 WHERE id = 'c'`); err == nil {
-		t.Error("installed_sw accepted 2")
-	}
-	checkSchemaVersion(t, s.db)
-	checkIntegrity(t, s.db)
+	storetest.CheckV4Fixture(t, s, filepath.Join("..", "testdata", "v4-sqlite.json"))
+	checkSchemaVersion(t, s.DB())
+	checkIntegrity(t, s.DB())
 }
 
 func TestRefusesNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), DBFileName)
 	s := openAt(t, path, testBox(t, 1))
 	seed(t, s, "c")
-	if _, err := s.db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+	if _, err := s.DB().Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -611,11 +549,54 @@ func TestPathWithSpecialCharacters(t *testing.T) {
 	}
 }
 
-func TestTwoStoresOneFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), DBFileName)
+// TestOpenSharesPool: in one process, the Stores opened on one file share one connection pool and write slot,
+// whatever path leads to the file; a Store opened as another process would be has its own.
+func TestOpenSharesPool(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, DBFileName)
+	storetest.CheckSharedPool(t, func(box *secret.Box) (store.Store, error) { return Open(t.Context(), path, box) },
+		func(s store.Store) *sql.DB { return s.(*Store).DB() })
+
 	a := openAt(t, path, testBox(t, 1))
 	defer a.Close()
-	b := openAt(t, path, testBox(t, 1))
+	paths := []string{filepath.Join(dir, ".", "x", "..", DBFileName)}
+	if runtime.GOOS != "windows" {
+		link := filepath.Join(dir, "link.db")
+		if err := os.Symlink(path, link); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, link)
+	}
+	t.Chdir(dir)
+	paths = append(paths, DBFileName)
+	for _, p := range paths {
+		s := openAt(t, p, testBox(t, 1))
+		if s.DB() != a.DB() {
+			t.Errorf("Open(%s) has a pool of its own, want %s's", p, path)
+		}
+		if !filepath.IsAbs(s.Path()) {
+			t.Errorf("Open(%s).Path() = %s, want an absolute path", p, s.Path())
+		}
+		s.Close()
+	}
+	private := openPrivate(t, path, testBox(t, 1))
+	defer private.Close()
+	if private.DB() == a.DB() {
+		t.Error("a Store opened as another process shares the pool")
+	}
+	other := openAt(t, filepath.Join(dir, "other.db"), testBox(t, 1))
+	defer other.Close()
+	if other.DB() == a.DB() {
+		t.Error("two files share a pool")
+	}
+}
+
+// TestTwoStoresOneFile writes through two Stores with pools of their own, as two processes would.
+func TestTwoStoresOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DBFileName)
+	a := openPrivate(t, path, testBox(t, 1))
+	defer a.Close()
+	b := openPrivate(t, path, testBox(t, 1))
 	defer b.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 400)
@@ -645,7 +626,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 			t.Errorf("ListClusters = %d clusters, %v; want 160", len(list), err)
 		}
 	}
-	checkIntegrity(t, a.db)
+	checkIntegrity(t, a.DB())
 }
 
 func checkIntegrity(t *testing.T, db *sql.DB) {
@@ -746,7 +727,7 @@ func TestTwoProcessesOneFile(t *testing.T) {
 			t.Errorf("cluster %q: repo %v, password %q, kubeconfig %q", c.ID, err, r.Password, c.Kubeconfig)
 		}
 	}
-	checkIntegrity(t, s.db)
+	checkIntegrity(t, s.DB())
 }
 
 func TestDefaultDataDir(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/store"
 )
 
@@ -30,6 +31,8 @@ var operationTests = []struct {
 	{"OperationTakeover", testOperationTakeover},
 	{"OperationTakeoverPreferred", testOperationTakeoverPreferred},
 	{"OperationHeldByOwner", testOperationHeldByOwner},
+	{"OperationRevisions", testOperationRevisions},
+	{"OperationRevisionsTakeover", testOperationRevisionsTakeover},
 	{"OperationFinish", testOperationFinish},
 	{"OperationCancel", testOperationCancel},
 	{"OperationPrune", testOperationPrune},
@@ -118,13 +121,17 @@ func fmtOp(o store.Operation) string {
 		}
 		return t.UTC().Format(time.RFC3339Nano)
 	}
+	base := "nil"
+	if o.BaseRevision != nil {
+		base = fmt.Sprint(*o.BaseRevision)
+	}
 	return fmt.Sprintf("{ID:%q Kind:%q Project:%q Cluster:%q Namespace:%q Release:%q State:%q Request:%q "+
-		"Targets:%q Progress:%q Result:%q Revision:%d Error:%q/%q/%q Idem:%q Hash:%q Owner:%q Lease:%s "+
-		"Cancel:%v Attempts:%d Version:%d Created:%s Updated:%s Started:%s Finished:%s}",
+		"Targets:%q Progress:%q Result:%q Revision:%d Base:%s Written:%d Error:%q/%q/%q Idem:%q Hash:%q "+
+		"Owner:%q Lease:%s Cancel:%v Attempts:%d Version:%d Created:%s Updated:%s Started:%s Finished:%s}",
 		o.ID, o.Kind, o.Project, o.Cluster, o.Namespace, o.Release, o.State, o.Request, o.Targets, o.Progress,
-		o.Result, o.Revision, o.ErrorCode, o.ErrorMessage, o.ErrorField, o.IdempotencyKey, o.RequestHash, o.Owner,
-		ts(o.LeaseUntil), o.CancelRequested, o.Attempts, o.Version, ts(o.CreatedAt), ts(o.UpdatedAt),
-		ts(o.StartedAt), ts(o.FinishedAt))
+		o.Result, o.Revision, base, o.WrittenRevision, o.ErrorCode, o.ErrorMessage, o.ErrorField,
+		o.IdempotencyKey, o.RequestHash, o.Owner, ts(o.LeaseUntil), o.CancelRequested, o.Attempts, o.Version,
+		ts(o.CreatedAt), ts(o.UpdatedAt), ts(o.StartedAt), ts(o.FinishedAt))
 }
 
 func opIDs(ops []store.Operation) []string {
@@ -164,6 +171,7 @@ func testOperationRoundTrip(t *testing.T, s store.Store) {
 	junk.State, junk.Owner, junk.Attempts, junk.Version, junk.Revision = store.OpRunning, "someone", 7, 42, 3
 	junk.Progress, junk.Result, junk.ErrorCode, junk.ErrorMessage = []byte("p"), []byte("r"), "E", "msg"
 	junk.CancelRequested, junk.LeaseUntil = true, time.Now().Add(time.Hour)
+	junk.BaseRevision, junk.WrittenRevision = intPtr(2), 3
 	junk.CreatedAt, junk.StartedAt, junk.FinishedAt = time.Unix(5, 0), time.Unix(6, 0), time.Unix(7, 0)
 
 	before := time.Now()
@@ -374,7 +382,7 @@ func testOperationList(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	mustFinish(t, s, "op-02", "o")
-	state := map[string]string{"op-00": store.OpRunning, "op-01": store.OpCancelled, "op-02": store.OpSucceeded}
+	state := map[string]api.OperationState{"op-00": store.OpRunning, "op-01": store.OpCancelled, "op-02": store.OpSucceeded}
 
 	match := func(f store.OperationFilter) []string {
 		var out []string
@@ -619,6 +627,21 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
+// waitClaim claims for owner, with a long lease, as soon as there is something to claim (an expiring lease).
+func waitClaim(t *testing.T, s store.Store, owner string) store.Operation {
+	t.Helper()
+	var claimed store.Operation
+	waitFor(t, "takeover of an expired lease", 10*time.Second, func() bool {
+		op, ok, err := s.ClaimOperation(ctx(t), owner, longLease)
+		if err != nil {
+			t.Fatalf("ClaimOperation: %v", err)
+		}
+		claimed = op
+		return ok
+	})
+	return claimed
+}
+
 func testOperationTakeover(t *testing.T, s store.Store) {
 	mustCreateOp(t, s, sampleOp("op", "c", "r"))
 	mustCreateOp(t, s, sampleOp("next", "c", "r"))
@@ -626,15 +649,7 @@ func testOperationTakeover(t *testing.T, s store.Store) {
 	if _, err := s.CancelOperation(ctx(t), "op"); err != nil {
 		t.Fatal(err)
 	}
-	var taken store.Operation
-	waitFor(t, "takeover of an expired lease", 10*time.Second, func() bool {
-		op, ok, err := s.ClaimOperation(ctx(t), "new", longLease)
-		if err != nil {
-			t.Fatalf("ClaimOperation: %v", err)
-		}
-		taken = op
-		return ok
-	})
+	taken := waitClaim(t, s, "new")
 	if taken.ID != "op" {
 		t.Fatalf("claimed %q, want the expired op (next must wait for it)", taken.ID)
 	}
@@ -704,6 +719,10 @@ func testOperationHeldByOwner(t *testing.T, s store.Store) {
 			_, err := s.AdoptOperation(ctx(t), id, owner, time.Minute)
 			return err
 		},
+		"RecordRevisions": func(owner, id string) error {
+			_, err := s.RecordRevisions(ctx(t), id, owner, intPtr(1), 2)
+			return err
+		},
 		"FinishOperation": func(owner, id string) error {
 			_, err := s.FinishOperation(ctx(t), id, owner, store.Finish{State: store.OpSucceeded})
 			return err
@@ -750,16 +769,133 @@ func testOperationHeldByOwner(t *testing.T, s store.Store) {
 	}
 }
 
+func intPtr(v int) *int { return &v }
+
+// testOperationRevisions: RecordRevisions is for the owner of a running operation only; a base revision given
+// replaces the stored one, the written revision only grows, and both survive progress, adoption and the finish.
+func testOperationRevisions(t *testing.T, s store.Store) {
+	created := mustCreateOp(t, s, sampleOp("op", "c", "r"))
+	mustCreateOp(t, s, sampleOp("waiting", "c", "r"))
+	if created.BaseRevision != nil || created.WrittenRevision != 0 {
+		t.Errorf("a new operation has revisions: %s", fmtOp(created))
+	}
+	_, err := s.RecordRevisions(ctx(t), "op", "a", intPtr(1), 1)
+	wantErr(t, "RecordRevisions of a queued operation", err, store.ErrLeaseLost, `"op"`)
+	claimed := mustClaim(t, s, "a", longLease)
+	if claimed.ID != "op" || claimed.BaseRevision != nil || claimed.WrittenRevision != 0 {
+		t.Fatalf("claimed %s", fmtOp(claimed))
+	}
+	_, err = s.RecordRevisions(ctx(t), "op", "b", intPtr(1), 1)
+	wantErr(t, "RecordRevisions by another owner", err, store.ErrLeaseLost, `"op"`)
+	_, err = s.RecordRevisions(ctx(t), "absent", "a", intPtr(1), 1)
+	wantErr(t, "RecordRevisions of a missing operation", err, store.ErrNotFound, `"absent"`)
+	sameOp(t, "operation after refused RecordRevisions", mustGetOp(t, s, "op"), claimed)
+
+	prev := claimed
+	for _, st := range []struct {
+		name        string
+		base        *int
+		written     int
+		wantBase    *int
+		wantWritten int
+	}{
+		{"base only", intPtr(3), 0, intPtr(3), 0},
+		{"written without a base", nil, 4, intPtr(3), 4},
+		{"a lower written revision", nil, 2, intPtr(3), 4},
+		{"the same written revision", nil, 4, intPtr(3), 4},
+		{"base overwritten with 0", intPtr(0), 5, intPtr(0), 5},
+		{"base overwritten again", intPtr(7), 1, intPtr(7), 5},
+	} {
+		got, err := s.RecordRevisions(ctx(t), "op", "a", st.base, st.written)
+		if err != nil {
+			t.Fatalf("RecordRevisions %s: %v", st.name, err)
+		}
+		want := prev
+		want.BaseRevision, want.WrittenRevision, want.Version, want.UpdatedAt =
+			st.wantBase, st.wantWritten, prev.Version+1, got.UpdatedAt
+		sameOp(t, "RecordRevisions "+st.name, got, want)
+		sameOp(t, "GetOperation after RecordRevisions "+st.name, mustGetOp(t, s, "op"), got)
+		if got.UpdatedAt.Before(prev.UpdatedAt) {
+			t.Errorf("RecordRevisions %s: UpdatedAt went back", st.name)
+		}
+		prev = got
+	}
+	list, err := s.ListOperations(ctx(t), store.OperationFilter{State: store.OpRunning})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListOperations of running operations = %d, %v; want 1", len(list), err)
+	}
+	sameOp(t, "ListOperations after RecordRevisions", list[0], prev)
+	changed, err := s.ChangedOperations(ctx(t), claimed.UpdatedAt, 0)
+	if err != nil || len(changed) != 1 {
+		t.Fatalf("ChangedOperations after the claim = %d, %v; want 1", len(changed), err)
+	}
+	sameOp(t, "ChangedOperations after RecordRevisions", changed[0], prev)
+	if w := mustGetOp(t, s, "waiting"); w.BaseRevision != nil || w.WrittenRevision != 0 {
+		t.Errorf("RecordRevisions changed another operation: %s", fmtOp(w))
+	}
+
+	p, err := s.UpdateProgress(ctx(t), "op", "a", []byte(`{"p":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adopted, err := s.AdoptOperation(ctx(t), "op", "a", longLease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range map[string]store.Operation{"UpdateProgress": p, "AdoptOperation": adopted} {
+		if op.BaseRevision == nil || *op.BaseRevision != 7 || op.WrittenRevision != 5 {
+			t.Errorf("after %s the revisions are lost: %s", name, fmtOp(op))
+		}
+	}
+	fin, err := s.FinishOperation(ctx(t), "op", "a", store.Finish{State: store.OpSucceeded, Revision: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fin.BaseRevision == nil || *fin.BaseRevision != 7 || fin.WrittenRevision != 5 {
+		t.Errorf("the finish lost the revisions: %s", fmtOp(fin))
+	}
+	_, err = s.RecordRevisions(ctx(t), "op", "a", intPtr(8), 9)
+	wantErr(t, "RecordRevisions after the finish", err, store.ErrConflict, `"op"`)
+	sameOp(t, "finished operation after a refused RecordRevisions", mustGetOp(t, s, "op"), fin)
+	// The next operation of the release starts without revisions.
+	if next := mustClaim(t, s, "a", longLease); next.ID != "waiting" || next.BaseRevision != nil ||
+		next.WrittenRevision != 0 {
+		t.Errorf("next claim: %s", fmtOp(next))
+	}
+}
+
+// testOperationRevisionsTakeover: the owner that takes over an expired operation finds the revisions its
+// previous owner recorded, and the previous owner can record no more.
+func testOperationRevisionsTakeover(t *testing.T, s store.Store) {
+	mustCreateOp(t, s, sampleOp("op", "c", "r"))
+	mustClaim(t, s, "old", 100*time.Millisecond)
+	rec, err := s.RecordRevisions(ctx(t), "op", "old", intPtr(2), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := waitClaim(t, s, "new")
+	if taken.ID != "op" || taken.Attempts != 2 || taken.BaseRevision == nil || *taken.BaseRevision != 2 ||
+		taken.WrittenRevision != 3 {
+		t.Fatalf("taken over: %s, recorded %s", fmtOp(taken), fmtOp(rec))
+	}
+	_, err = s.RecordRevisions(ctx(t), "op", "old", intPtr(9), 9)
+	wantErr(t, "RecordRevisions by the owner that lost the operation", err, store.ErrLeaseLost)
+	got, err := s.RecordRevisions(ctx(t), "op", "new", nil, 4)
+	if err != nil || got.BaseRevision == nil || *got.BaseRevision != 2 || got.WrittenRevision != 4 {
+		t.Errorf("RecordRevisions by the new owner = %s, %v", fmtOp(got), err)
+	}
+}
+
 func testOperationFinish(t *testing.T, s store.Store) {
-	for i, st := range []string{store.OpSucceeded, store.OpFailed, store.OpCancelled} {
-		id := "op-" + st
-		mustCreateOp(t, s, sampleOp(id, "c", st))
+	for i, st := range []api.OperationState{store.OpSucceeded, store.OpFailed, store.OpCancelled} {
+		id := "op-" + string(st)
+		mustCreateOp(t, s, sampleOp(id, "c", string(st)))
 		claimed := mustClaim(t, s, "o", time.Minute)
 		if _, err := s.UpdateProgress(ctx(t), id, "o", []byte(`{"p":1}`)); err != nil {
 			t.Fatal(err)
 		}
 		fin := store.Finish{State: st, Result: []byte(`{"notes":"done"}`), Revision: i + 3,
-			ErrorCode: "E" + st, ErrorMessage: "message " + st, ErrorField: "spec.values"}
+			ErrorCode: "E" + string(st), ErrorMessage: "message " + string(st), ErrorField: "spec.values"}
 		before := time.Now()
 		got, err := s.FinishOperation(ctx(t), id, "o", fin)
 		after := time.Now()
@@ -772,13 +908,13 @@ func testOperationFinish(t *testing.T, s store.Store) {
 		want.ErrorCode, want.ErrorMessage, want.ErrorField = fin.ErrorCode, fin.ErrorMessage, fin.ErrorField
 		want.Progress, want.LeaseUntil, want.Version = []byte(`{"p":1}`), time.Time{}, claimed.Version+2
 		want.UpdatedAt, want.FinishedAt = got.FinishedAt, got.FinishedAt
-		sameOp(t, "finished "+st, got, want)
-		sameOp(t, "GetOperation after finishing "+st, mustGetOp(t, s, id), got)
+		sameOp(t, "finished "+string(st), got, want)
+		sameOp(t, "GetOperation after finishing "+string(st), mustGetOp(t, s, id), got)
 	}
 
 	mustCreateOp(t, s, sampleOp("bad", "c", "bad"))
 	mustClaim(t, s, "o", time.Minute)
-	for _, st := range []string{"", store.OpQueued, store.OpRunning, "done"} {
+	for _, st := range []api.OperationState{"", store.OpQueued, store.OpRunning, "done"} {
 		_, err := s.FinishOperation(ctx(t), "bad", "o", store.Finish{State: st})
 		wantErr(t, fmt.Sprintf("FinishOperation with state %q", st), err, store.ErrInvalid)
 	}
@@ -941,6 +1077,14 @@ func testOperationInvalidArguments(t *testing.T, s store.Store) {
 	wantErr(t, "UpdateProgress without an id", err, store.ErrInvalid)
 	_, err = s.FinishOperation(ctx(t), "op", "", store.Finish{State: store.OpSucceeded})
 	wantErr(t, "FinishOperation without an owner", err, store.ErrInvalid)
+	_, err = s.RecordRevisions(ctx(t), "op", "o", intPtr(-1), 0)
+	wantErr(t, "RecordRevisions with a negative base", err, store.ErrInvalid, "base revision")
+	_, err = s.RecordRevisions(ctx(t), "op", "o", nil, -2)
+	wantErr(t, "RecordRevisions with a negative written revision", err, store.ErrInvalid, "written revision")
+	_, err = s.RecordRevisions(ctx(t), "", "o", nil, 1)
+	wantErr(t, "RecordRevisions without an id", err, store.ErrInvalid)
+	_, err = s.RecordRevisions(ctx(t), "op", "", nil, 1)
+	wantErr(t, "RecordRevisions without an owner", err, store.ErrInvalid)
 	_, err = s.GetOperation(ctx(t), "")
 	wantErr(t, "GetOperation without an id", err, store.ErrInvalid)
 	_, err = s.CancelOperation(ctx(t), "")
@@ -974,6 +1118,16 @@ func testOperationCopies(t *testing.T, s store.Store) {
 	}
 	progress[0] = 'X'
 	p.Progress[1] = 'Y'
+	base := 4
+	r, err := s.RecordRevisions(ctx(t), "op", "o", &base, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = 40
+	*r.BaseRevision = 41
+	if c := r.Clone(); c.BaseRevision == r.BaseRevision {
+		t.Error("Operation.Clone shares BaseRevision")
+	}
 	result := []byte(`{"r":1}`)
 	fin, err := s.FinishOperation(ctx(t), "op", "o", store.Finish{State: store.OpSucceeded, Result: result})
 	if err != nil {
@@ -981,9 +1135,13 @@ func testOperationCopies(t *testing.T, s store.Store) {
 	}
 	result[0] = 'X'
 	fin.Result[1] = 'Y'
+	if fin.BaseRevision != nil {
+		*fin.BaseRevision = 99
+	}
 	again := mustGetOp(t, s, "op")
 	if string(again.Request) != req || string(again.Targets) != string(sampleOp("op", "c", "r").Targets) ||
-		string(again.Progress) != `{"p":1}` || string(again.Result) != `{"r":1}` {
+		string(again.Progress) != `{"p":1}` || string(again.Result) != `{"r":1}` || again.BaseRevision == nil ||
+		*again.BaseRevision != 4 {
 		t.Fatalf("stored operation changed through a slice: %s", fmtOp(again))
 	}
 }
@@ -1008,6 +1166,7 @@ func testOperationCanceledContext(t *testing.T, s store.Store) {
 		"ClaimOperation":    func() error { _, _, err := s.ClaimOperation(cctx, "o2", time.Minute); return err },
 		"RenewLease":        func() error { _, err := s.RenewLease(cctx, "op", "o", time.Minute); return err },
 		"UpdateProgress":    func() error { _, err := s.UpdateProgress(cctx, "op", "o", []byte("p")); return err },
+		"RecordRevisions":   func() error { _, err := s.RecordRevisions(cctx, "op", "o", intPtr(1), 1); return err },
 		"FinishOperation": func() error {
 			_, err := s.FinishOperation(cctx, "op", "o", store.Finish{State: store.OpSucceeded})
 			return err
@@ -1152,19 +1311,39 @@ func CreateClaimWork(t *testing.T, s store.Store, n, releases int) []store.Opera
 }
 
 func testOperationConcurrentClaims(t *testing.T, s store.Store) {
-	const workers, n, releases = 8, 40, 5
-	ops := CreateClaimWork(t, s, n, releases)
+	RunClaimRace(t, []store.Store{s}, 8, 40, 5)
+	wantNoClaim(t, s, "late")
+}
+
+// RunClaimRace creates n operations spread over releases releases (CreateClaimWork) and has workers workers
+// claim, run and finish them through the stores in turn (Stores on one database, as replicas would be), then
+// checks the race (ClaimRace.Check).
+func RunClaimRace(t *testing.T, stores []store.Store, workers, n, releases int) {
+	t.Helper()
+	ops := CreateClaimWork(t, stores[0], n, releases)
 	race := NewClaimRace()
 	cctx, cancel := context.WithTimeout(ctx(t), 2*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Go(func() { race.Worker(cctx, s, fmt.Sprintf("worker-%d", w), n) })
+		s := stores[w%len(stores)]
+		wg.Go(func() { race.Worker(cctx, s, fmt.Sprintf("store-%d-worker-%d", w%len(stores), w), n) })
 	}
 	wg.Wait()
 	if cctx.Err() != nil {
 		t.Fatalf("workers did not finish the %d operations in time", n)
 	}
-	race.Check(t, s, ops)
-	wantNoClaim(t, s, "late")
+	race.Check(t, stores[len(stores)-1], ops)
+}
+
+// SecondRunning is the check of the schema's backstop: it queues two operations of one release in s, claims the
+// first and returns the error of exec making the second running with plain SQL, which the caller checks is a
+// unique violation; the claim logic is not the only guard.
+func SecondRunning(t *testing.T, s store.Store, exec func(query string) error) error {
+	t.Helper()
+	for _, id := range []string{"a", "b"} {
+		mustCreateOp(t, s, store.Operation{ID: id, Kind: "k", Cluster: "c", Release: "r"})
+	}
+	mustClaim(t, s, "o", time.Minute)
+	return exec(`UPDATE operations SET state = 'running' WHERE id = 'b'`)
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/store"
 )
 
@@ -68,6 +69,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
+
+// Box returns a secret.Box whose key is KeySize bytes b.
+func Box(t testing.TB, b byte) *secret.Box {
+	t.Helper()
+	box, err := secret.NewBox(bytes.Repeat([]byte{b}, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
+}
 
 // sampleCluster returns a cluster with every field set, each to a value that names the field and the cluster, so
 // that a column mix-up shows. The store keeps the Tiller fields whatever the flavour.
