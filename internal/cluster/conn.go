@@ -30,7 +30,7 @@ var ErrUnreachable = errors.New("kubernetes API server unreachable")
 // Options tune the clients of one cluster.
 type Options struct {
 	// QPS and Burst bound client-side request rates per cluster, shared by every client of the cluster
-	// (client-go's default of 5 QPS throttles a service; see shared/notes/performance.md). Zero means 100 and
+	// (client-go's default of 5 QPS throttles a service under load). Zero means 100 and
 	// 200.
 	QPS   float32
 	Burst int

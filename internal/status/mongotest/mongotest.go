@@ -1,7 +1,7 @@
 // Package mongotest starts an embedded MongoDB-wire server for tests: FerretDB v1 with its SQLite backend, in
 // process, listening on a free loopback port. FerretDB v1 handles what kdu's status writes need (dotted $set,
 // matched counts, finds by dotted filters) but not everything MongoDB does (no $elemMatch, positional $, $pull
-// with conditions, transactions or change streams); see /work/shared/notes/components.md §1.4.
+// with conditions, transactions or change streams).
 //
 // Use Start from TestMain (one server for the whole package) or New from a test.
 package mongotest
