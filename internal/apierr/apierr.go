@@ -13,32 +13,29 @@ import (
 	"github.com/kdu-io/kdu/internal/store"
 )
 
-// Error codes beyond those that come from kdu's sentinels.
+// Error codes: the API's own (package api owns them), named here for the server's code.
 const (
-	CodeInvalid      = "invalid"
-	CodeMalformed    = "malformed"
-	CodeUnauthorized = "unauthorized"
-	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeExists       = "exists"
-	CodeBusy         = "busy"
-	CodePending      = "pending"
-	CodeConflict     = "conflict"
-	CodeHasReleases  = "has_releases"
-	CodeUnsupported  = "unsupported"
-	CodeUnreachable  = "unreachable"
-	// CodeRepoUnauthorized: a chart repository or registry refused kdu's credentials (kdu.ErrRepoAuth).
-	CodeRepoUnauthorized = "repo_unauthorized"
-	// CodeRepoUnreachable: a chart repository or registry could not be reached, or failed (kdu.ErrRepoUnreachable).
-	CodeRepoUnreachable = "repo_unreachable"
-	// CodeVerificationFailed: a chart asked to be verified did not verify (kdu.ErrVerification).
-	CodeVerificationFailed = "verification_failed"
-	CodeTimeout            = "timeout"
-	CodeCancelled          = "cancelled"
-	CodeInterrupted        = "interrupted"
-	CodeTooLarge           = "too_large"
-	CodeUnavailable        = "unavailable"
-	CodeInternal           = "internal"
+	CodeInvalid            = api.CodeInvalid
+	CodeMalformed          = api.CodeMalformed
+	CodeUnauthorized       = api.CodeUnauthorized
+	CodeForbidden          = api.CodeForbidden
+	CodeNotFound           = api.CodeNotFound
+	CodeExists             = api.CodeExists
+	CodeBusy               = api.CodeBusy
+	CodePending            = api.CodePending
+	CodeConflict           = api.CodeConflict
+	CodeHasReleases        = api.CodeHasReleases
+	CodeUnsupported        = api.CodeUnsupported
+	CodeUnreachable        = api.CodeUnreachable
+	CodeRepoUnauthorized   = api.CodeRepoUnauthorized
+	CodeRepoUnreachable    = api.CodeRepoUnreachable
+	CodeVerificationFailed = api.CodeVerificationFailed
+	CodeTimeout            = api.CodeTimeout
+	CodeCancelled          = api.CodeCancelled
+	CodeInterrupted        = api.CodeInterrupted
+	CodeTooLarge           = api.CodeTooLarge
+	CodeUnavailable        = api.CodeUnavailable
+	CodeInternal           = api.CodeInternal
 )
 
 // Error is an error that already knows its API code and HTTP status: the service's own errors (auth, body
