@@ -9,7 +9,7 @@ import (
 
 	"github.com/kdu-io/kdu/internal/chartref"
 	"github.com/kdu-io/kdu/internal/engine"
-	"github.com/kdu-io/kdu/internal/engine/helm"
+	"github.com/kdu-io/kdu/internal/engine/charts"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/store"
 )
@@ -63,8 +63,8 @@ func (m *Manager) parseChartInput(chart, version, repoURL string, archive []byte
 			return chartInput{}, invalidf("version", "a chart archive has its own version")
 		case repoURL != "":
 			return chartInput{}, invalidf("repoURL", "a chart archive needs no repository")
-		case len(archive) > helm.MaxChartArchiveSize:
-			return chartInput{}, invalidf("chartArchive", "larger than %d bytes", helm.MaxChartArchiveSize)
+		case len(archive) > charts.MaxChartArchiveSize:
+			return chartInput{}, invalidf("chartArchive", "larger than %d bytes", charts.MaxChartArchiveSize)
 		}
 		return chartInput{data: archive}, nil
 	}
@@ -88,9 +88,9 @@ func (m *Manager) parseChartInput(chart, version, repoURL string, archive []byte
 
 // loadChart loads a chart, resolving repository names against the cluster's registered repositories.
 func (m *Manager) loadChart(ctx context.Context, clusterID string, in chartInput) (engine.Chart, error) {
-	var src helm.ChartSource
+	var src charts.Source
 	if len(in.data) > 0 {
-		src = helm.ChartSource{Kind: helm.SourceData, Data: in.data, Verify: in.verify}
+		src = charts.Source{Kind: charts.SourceData, Data: in.data, Verify: in.verify}
 	} else {
 		var err error
 		if src, err = m.chartSource(ctx, clusterID, in.ref, in.repoURL); err != nil {
@@ -110,49 +110,49 @@ func (m *Manager) loadChart(ctx context.Context, clusterID string, in chartInput
 	return ch, nil
 }
 
-func (m *Manager) chartSource(ctx context.Context, clusterID string, ref chartref.Ref, repoURL string) (helm.ChartSource, error) {
+func (m *Manager) chartSource(ctx context.Context, clusterID string, ref chartref.Ref, repoURL string) (charts.Source, error) {
 	if repoURL != "" {
 		if err := checkRepoURL(repoURL); err != nil {
-			return helm.ChartSource{}, invalid("repoURL", err)
+			return charts.Source{}, invalid("repoURL", err)
 		}
 	}
 	switch ref.Kind {
 	case chartref.KindDir:
-		return helm.ChartSource{Kind: helm.SourceDir, Path: ref.Path}, nil
+		return charts.Source{Kind: charts.SourceDir, Path: ref.Path}, nil
 	case chartref.KindArchive:
-		return helm.ChartSource{Kind: helm.SourceArchive, Path: ref.Path}, nil
+		return charts.Source{Kind: charts.SourceArchive, Path: ref.Path}, nil
 	case chartref.KindURL:
-		return helm.ChartSource{Kind: helm.SourceURL, URL: ref.URL}, nil
+		return charts.Source{Kind: charts.SourceURL, URL: ref.URL}, nil
 	case chartref.KindOCI:
 		reg, err := m.registryFor(ctx, clusterID, ref.URL)
 		if err != nil {
-			return helm.ChartSource{}, err
+			return charts.Source{}, err
 		}
-		return helm.ChartSource{Kind: helm.SourceOCI, URL: ref.URL, Version: ref.Version, Digest: ref.Digest, Repo: reg}, nil
+		return charts.Source{Kind: charts.SourceOCI, URL: ref.URL, Version: ref.Version, Digest: ref.Digest, Repo: reg}, nil
 	case chartref.KindName:
 		if repoURL == "" {
-			return helm.ChartSource{}, invalidf("chart", "%q names no repository: use <repo>/%s with a registered repository, a path, or a repository URL",
+			return charts.Source{}, invalidf("chart", "%q names no repository: use <repo>/%s with a registered repository, a path, or a repository URL",
 				ref.Chart, ref.Chart)
 		}
-		return helm.ChartSource{Kind: helm.SourceRepo, Repo: helm.Repository{URL: repoURL}, Chart: ref.Chart, Version: ref.Version}, nil
+		return charts.Source{Kind: charts.SourceRepo, Repo: charts.Repository{URL: repoURL}, Chart: ref.Chart, Version: ref.Version}, nil
 	case chartref.KindRepo:
 		if clusterID == "" {
-			return helm.ChartSource{}, invalidf("cluster", "chart %q names repository %q: give the cluster it is registered on", ref.String(), ref.Repo)
+			return charts.Source{}, invalidf("cluster", "chart %q names repository %q: give the cluster it is registered on", ref.String(), ref.Repo)
 		}
 		r, err := m.resolveRepo(ctx, clusterID, ref.Repo)
 		if errors.Is(err, store.ErrNotFound) {
-			return helm.ChartSource{}, invalidf("chart", "repository %q is not registered on cluster %q or its project (kdu repo add %s URL)", ref.Repo, clusterID, ref.Repo)
+			return charts.Source{}, invalidf("chart", "repository %q is not registered on cluster %q or its project (kdu repo add %s URL)", ref.Repo, clusterID, ref.Repo)
 		}
 		if err != nil {
-			return helm.ChartSource{}, err
+			return charts.Source{}, err
 		}
 		if r.Type == RepoTypeOCI {
 			// "name/chart:1.2.3" in an OCI registry is oci://<registry URL>/chart, tagged with the version.
-			return helm.ChartSource{Kind: helm.SourceOCI, URL: r.URL + "/" + ref.Chart, Version: ref.Version, Repo: helmRepo(r)}, nil
+			return charts.Source{Kind: charts.SourceOCI, URL: r.URL + "/" + ref.Chart, Version: ref.Version, Repo: helmRepo(r)}, nil
 		}
-		return helm.ChartSource{Kind: helm.SourceRepo, Repo: helmRepo(r), Chart: ref.Chart, Version: ref.Version}, nil
+		return charts.Source{Kind: charts.SourceRepo, Repo: helmRepo(r), Chart: ref.Chart, Version: ref.Version}, nil
 	}
-	return helm.ChartSource{}, invalidf("chart", "unsupported chart reference %q", ref.String())
+	return charts.Source{}, invalidf("chart", "unsupported chart reference %q", ref.String())
 }
 
 // ShowOptions select a chart to describe.
@@ -189,7 +189,7 @@ func (m *Manager) ShowChart(ctx context.Context, opts ShowOptions) (*ChartInfo, 
 	if err != nil {
 		return nil, err
 	}
-	info := helm.Show(ch.(*helm.Chart))
+	info := charts.Show(ch.(*charts.Chart))
 	return &info, nil
 }
 
@@ -236,9 +236,9 @@ func LocalChart(chart string) ([]byte, error) {
 	var data []byte
 	switch ref.Kind {
 	case chartref.KindDir:
-		data, err = helm.PackageDir(ref.Path)
+		data, err = charts.PackageDir(ref.Path)
 	case chartref.KindArchive:
-		data, err = helm.ReadArchive(ref.Path)
+		data, err = charts.ReadArchive(ref.Path)
 	default:
 		return nil, nil
 	}

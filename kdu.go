@@ -21,6 +21,7 @@ import (
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/charts"
 	"github.com/kdu-io/kdu/internal/engine/helm"
 	"github.com/kdu-io/kdu/internal/engine/tiller"
 	"github.com/kdu-io/kdu/internal/locks"
@@ -118,7 +119,7 @@ type Manager struct {
 	store  store.Store
 	opts   Options
 	log    *slog.Logger
-	loader *helm.ChartLoader
+	loader *charts.Loader
 	locks  locks.Keyed
 
 	mu    sync.Mutex
@@ -172,7 +173,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		opts.Logger = slog.Default()
 	}
 	m := &Manager{store: st, opts: opts, log: opts.Logger, conns: map[string]*clusterConn{}}
-	m.loader = &helm.ChartLoader{IndexRefresh: opts.IndexRefresh, Keyring: opts.Keyring, Logger: opts.Logger,
+	m.loader = &charts.Loader{IndexRefresh: opts.IndexRefresh, Keyring: opts.Keyring, Logger: opts.Logger,
 		CacheDir: filepath.Join(opts.DataDir, "cache", "index")}
 	return m, nil
 }
@@ -186,7 +187,7 @@ func (o Options) Validate() error {
 		}
 	}
 	if len(o.Keyring) > 0 {
-		if _, err := helm.ParseKeyring(o.Keyring); err != nil {
+		if _, err := charts.ParseKeyring(o.Keyring); err != nil {
 			return invalid("keyring", err)
 		}
 	}

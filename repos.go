@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/kdu-io/kdu/api"
-	"github.com/kdu-io/kdu/internal/engine/helm"
+	"github.com/kdu-io/kdu/internal/engine/charts"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/store"
 )
@@ -135,18 +135,18 @@ func (spec RepoSpec) record(prefix string) (store.Repo, error) {
 	if strings.ContainsAny(spec.Username, ":\r\n\x00") {
 		return fail("username", errors.New("a username may not contain ':', line breaks or NUL"))
 	}
-	hr := helm.Repository{CACert: spec.CACert, CertPEM: spec.CertPEM, KeyPEM: spec.KeyPEM}
+	hr := charts.Repository{CACert: spec.CACert, CertPEM: spec.CertPEM, KeyPEM: spec.KeyPEM}
 	if _, err := hr.TLSConfig(); err != nil {
 		field := "caCert"
 		if len(spec.CertPEM) > 0 || len(spec.KeyPEM) > 0 {
-			if _, caErr := (helm.Repository{CACert: spec.CACert}).TLSConfig(); caErr == nil {
+			if _, caErr := (charts.Repository{CACert: spec.CACert}).TLSConfig(); caErr == nil {
 				field = "clientCert"
 			}
 		}
 		return fail(field, err)
 	}
 	if len(spec.Keyring) > 0 {
-		if _, err := helm.ParseKeyring(spec.Keyring); err != nil {
+		if _, err := charts.ParseKeyring(spec.Keyring); err != nil {
 			return fail("keyring", err)
 		}
 	}
@@ -176,8 +176,8 @@ func sameRepo(a, b store.Repo) bool {
 }
 
 // helmRepo is the loader's view of a stored repository.
-func helmRepo(r store.Repo) helm.Repository {
-	return helm.Repository{Name: r.Name, URL: r.URL, Username: r.Username, Password: string(r.Password),
+func helmRepo(r store.Repo) charts.Repository {
+	return charts.Repository{Name: r.Name, URL: r.URL, Username: r.Username, Password: string(r.Password),
 		CACert: r.CACert, CertPEM: r.CertPEM, KeyPEM: r.KeyPEM, InsecureSkipVerify: r.InsecureSkipVerify,
 		PassCredentials: r.PassCredentials, PlainHTTP: r.PlainHTTP, Keyring: r.Keyring}
 }
@@ -326,7 +326,7 @@ func (m *Manager) updateRepos(ctx context.Context, recs []store.Repo) []RepoUpda
 			out[i].Error = err.Error()
 			continue
 		}
-		out[i].Charts, out[i].Versions = helm.IndexCharts(idx)
+		out[i].Charts, out[i].Versions = charts.IndexCharts(idx)
 	}
 	return out
 }
@@ -525,17 +525,17 @@ func (m *Manager) resolveRepo(ctx context.Context, clusterID, name string) (stor
 // registryFor finds the settings (credentials, TLS, plain HTTP) for a direct oci:// reference: the cluster's
 // (else its project's) OCI repository whose URL is the longest prefix of the reference. None gives anonymous
 // access over TLS with the system roots.
-func (m *Manager) registryFor(ctx context.Context, clusterID, ociURL string) (helm.Repository, error) {
+func (m *Manager) registryFor(ctx context.Context, clusterID, ociURL string) (charts.Repository, error) {
 	if clusterID == "" {
-		return helm.Repository{}, nil
+		return charts.Repository{}, nil
 	}
 	c, err := m.store.GetCluster(ctx, clusterID)
 	if err != nil {
-		return helm.Repository{}, err
+		return charts.Repository{}, err
 	}
 	recs, err := m.effectiveRepos(ctx, clusterID, c.Project)
 	if err != nil {
-		return helm.Repository{}, err
+		return charts.Repository{}, err
 	}
 	var best store.Repo
 	for _, r := range recs {
@@ -547,7 +547,7 @@ func (m *Manager) registryFor(ctx context.Context, clusterID, ociURL string) (he
 		}
 	}
 	if best.URL == "" {
-		return helm.Repository{}, nil
+		return charts.Repository{}, nil
 	}
 	return helmRepo(best), nil
 }

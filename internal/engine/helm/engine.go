@@ -1,4 +1,5 @@
-// Package helm is kdu's Helm 3 engine: the only package that imports the Helm v4 SDK (helm.sh/helm/v4).
+// Package helm is kdu's Helm 3 engine over the Helm v4 SDK (helm.sh/helm/v4); with its siblings under
+// internal/engine (charts, values, tiller) it is the only code that imports the SDK.
 //
 // Mutating operations (install, upgrade, rollback, uninstall) run Helm's own actions, each on a fresh
 // action.Configuration built over the cluster's shared, cached RESTClientGetter (cluster.Conn). Reads (status,

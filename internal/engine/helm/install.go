@@ -12,13 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/charts"
 )
 
 // Install installs a chart as a new release. The release name must be unused in every namespace of the cluster
 // (kdu addresses KDUs by name, as N2VC did). With Atomic, a failed install is uninstalled, and a namespace this
 // install created is removed again, so nothing is left behind.
 func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engine.Release, error) {
-	ch, err := forOperation(req.Chart)
+	ch, err := charts.ForOperation(req.Chart)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/charts"
 	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
@@ -87,7 +88,7 @@ func (e *Engine) Values(ctx context.Context, key engine.Key, all bool) (map[stri
 	if rec.rel.Chart == nil {
 		return values.Copy(rec.rel.Config), nil
 	}
-	vals, err := chartutil.CoalesceValues(copyChart(rec.rel.Chart), values.Copy(rec.rel.Config))
+	vals, err := chartutil.CoalesceValues(charts.Copy(rec.rel.Chart), values.Copy(rec.rel.Config))
 	if err != nil {
 		return nil, fmt.Errorf("computing values of %s: %w", key, err)
 	}

@@ -9,6 +9,7 @@ import (
 	rspb "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/charts"
 )
 
 // Upgrade upgrades a release to a chart (nil: the chart of its current revision) with new values combined
@@ -22,14 +23,14 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	key := cur.rel.Namespace
 	var ch *chart.Chart
 	if req.Chart != nil {
-		if ch, err = forOperation(req.Chart); err != nil {
+		if ch, err = charts.ForOperation(req.Chart); err != nil {
 			return nil, err
 		}
 	} else {
 		if cur.rel.Chart == nil {
 			return nil, fmt.Errorf("%w: release %s/%s records no chart; give one", engine.ErrInvalidChart, key, req.Name)
 		}
-		ch = copyChart(cur.rel.Chart)
+		ch = charts.Copy(cur.rel.Chart)
 	}
 
 	cfg, err := e.configuration(cur.rel.Namespace)

@@ -132,7 +132,7 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 			return nil, fmt.Errorf("%w: %w", engine.ErrUnreachable, err)
 		}
 	}
-	ch, err := helm.TillerChartFor(req.Chart, req.Values)
+	ch, err := chartFor(req.Chart, req.Values)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	}
 	ch := cur.GetChart()
 	if req.Chart != nil {
-		if ch, err = helm.TillerChartFor(req.Chart, effective); err != nil {
+		if ch, err = chartFor(req.Chart, effective); err != nil {
 			return nil, err
 		}
 	}

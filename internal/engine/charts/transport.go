@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"crypto/sha256"
@@ -90,7 +90,7 @@ func (r Repository) tlsKey() string {
 
 // httpClient returns the HTTP client for a repository: the loader's default one, or one with the repository's
 // TLS settings (built once per distinct TLS material and reused, so connections are pooled).
-func (l *ChartLoader) httpClient(r Repository) (*http.Client, error) {
+func (l *Loader) httpClient(r Repository) (*http.Client, error) {
 	var c *http.Client
 	if !r.hasTLS() {
 		c = &http.Client{Timeout: 60 * time.Second}

@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func TestUpdateIndexCoalesces(t *testing.T) {
 		_, _ = w.Write([]byte(indexYAML))
 	}))
 	t.Cleanup(srv.Close)
-	var l ChartLoader
+	var l Loader
 	const n = 16
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -74,7 +74,7 @@ func TestUpdateIndexCallerCancel(t *testing.T) {
 		_, _ = w.Write([]byte(indexYAML))
 	}))
 	t.Cleanup(srv.Close)
-	var l ChartLoader
+	var l Loader
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() { _, err := l.UpdateIndex(ctx, Repository{URL: srv.URL}); first <- err }()
@@ -109,7 +109,7 @@ func TestIndexRefreshInterval(t *testing.T) {
 	ctx := context.Background()
 	r := Repository{Name: "r", URL: srv.URL}
 
-	fresh := &ChartLoader{IndexRefresh: time.Hour}
+	fresh := &Loader{IndexRefresh: time.Hour}
 	for range 3 {
 		if _, err := fresh.index(ctx, r); err != nil {
 			t.Fatal(err)
@@ -119,7 +119,7 @@ func TestIndexRefreshInterval(t *testing.T) {
 		t.Fatalf("within the refresh interval: %d downloads, want 1", hits.Load())
 	}
 
-	stale := &ChartLoader{IndexRefresh: time.Nanosecond}
+	stale := &Loader{IndexRefresh: time.Nanosecond}
 	for range 3 {
 		if _, err := stale.index(ctx, r); err != nil {
 			t.Fatal(err)
@@ -203,7 +203,7 @@ func TestPassCredentials(t *testing.T) {
 		_, _ = w.Write([]byte("x"))
 	}))
 	t.Cleanup(other.Close)
-	var l ChartLoader
+	var l Loader
 	repo := Repository{URL: "http://127.0.0.1:1/repo", Username: "u", Password: "p"}
 	if _, err := l.fetch(context.Background(), other.URL+"/c.tgz", repo, 10); err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestOCIPullCachesByDigest(t *testing.T) {
 	ctx := context.Background()
 	r := Repository{Name: "reg", URL: "oci://" + reg.Host() + "/charts", Username: "u", Password: "p", PlainHTTP: true}
 	url := "oci://" + reg.Host() + "/charts/webapp"
-	l := &ChartLoader{CacheDir: t.TempDir()}
+	l := &Loader{CacheDir: t.TempDir()}
 
 	for _, tc := range []struct{ version, digest, want string }{
 		{"", "", "0.2.0"},     // the highest stable tag
@@ -238,15 +238,15 @@ func TestOCIPullCachesByDigest(t *testing.T) {
 		{"", d1, "0.1.0"},      // pinned
 		{"0.1.0", d1, "0.1.0"}, // tag and digest
 	} {
-		c, err := l.Load(ctx, ChartSource{Kind: SourceOCI, URL: url, Version: tc.version, Digest: tc.digest, Repo: r})
+		c, err := l.Load(ctx, Source{Kind: SourceOCI, URL: url, Version: tc.version, Digest: tc.digest, Repo: r})
 		if err != nil || c.Metadata().Version != tc.want {
 			t.Fatalf("pull %q@%q: %v, want %s", tc.version, tc.digest, err, tc.want)
 		}
 	}
 	blobs, manifests := reg.BlobGets(), reg.ManifestGets()
 	// Pinned again, through a new loader over the same cache directory: no request for the manifest or the blob.
-	l2 := &ChartLoader{CacheDir: l.CacheDir}
-	c, err := l2.Load(ctx, ChartSource{Kind: SourceOCI, URL: url, Digest: d1, Repo: r})
+	l2 := &Loader{CacheDir: l.CacheDir}
+	c, err := l2.Load(ctx, Source{Kind: SourceOCI, URL: url, Digest: d1, Repo: r})
 	if err != nil || c.Digest() != d1 {
 		t.Fatalf("pinned pull from the cache: %v", err)
 	}
@@ -256,15 +256,15 @@ func TestOCIPullCachesByDigest(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		src  ChartSource
+		src  Source
 		want error
 		text string
 	}{
-		{"wrong password", ChartSource{Kind: SourceOCI, URL: url, Version: "0.1.0", Repo: Repository{Name: "reg", Username: "u", Password: "x", PlainHTTP: true}}, engine.ErrSourceAuth, `repository "reg"`},
-		{"missing tag", ChartSource{Kind: SourceOCI, URL: url, Version: "9.9.9", Repo: r}, engine.ErrChartNotFound, "9.9.9"},
-		{"no matching tag", ChartSource{Kind: SourceOCI, URL: url, Version: ">5", Repo: r}, engine.ErrChartNotFound, "no tag"},
-		{"bad digest", ChartSource{Kind: SourceOCI, URL: url, Digest: "sha256:12", Repo: r}, engine.ErrInvalidChart, "digest"},
-		{"TLS to a plain registry", ChartSource{Kind: SourceOCI, URL: url, Version: "0.1.0", Repo: Repository{Username: "u", Password: "p"}}, engine.ErrSourceUnreachable, ""},
+		{"wrong password", Source{Kind: SourceOCI, URL: url, Version: "0.1.0", Repo: Repository{Name: "reg", Username: "u", Password: "x", PlainHTTP: true}}, engine.ErrSourceAuth, `repository "reg"`},
+		{"missing tag", Source{Kind: SourceOCI, URL: url, Version: "9.9.9", Repo: r}, engine.ErrChartNotFound, "9.9.9"},
+		{"no matching tag", Source{Kind: SourceOCI, URL: url, Version: ">5", Repo: r}, engine.ErrChartNotFound, "no tag"},
+		{"bad digest", Source{Kind: SourceOCI, URL: url, Digest: "sha256:12", Repo: r}, engine.ErrInvalidChart, "digest"},
+		{"TLS to a plain registry", Source{Kind: SourceOCI, URL: url, Version: "0.1.0", Repo: Repository{Username: "u", Password: "p"}}, engine.ErrSourceUnreachable, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := l.Load(ctx, tc.src)
@@ -309,12 +309,12 @@ func TestOCIAnonymous(t *testing.T) {
 	reg := ocitest.New(t, ocitest.Options{})
 	_, digest := reg.Push(t, "charts", chartrepotest.Package(t, webappDir(t), "0.1.0"), nil)
 	url := "oci://" + reg.Host() + "/charts/webapp"
-	var l ChartLoader
-	c, err := l.Load(context.Background(), ChartSource{Kind: SourceOCI, URL: url, Version: "0.1.0", Repo: Repository{PlainHTTP: true}})
+	var l Loader
+	c, err := l.Load(context.Background(), Source{Kind: SourceOCI, URL: url, Version: "0.1.0", Repo: Repository{PlainHTTP: true}})
 	if err != nil || c.Digest() != digest {
 		t.Fatalf("anonymous pull: %v (digest %s, want %s)", err, c.Digest(), digest)
 	}
-	if _, err := l.Load(context.Background(), ChartSource{Kind: SourceOCI, URL: url, Version: "0.1.0"}); !errors.Is(err, engine.ErrSourceUnreachable) {
+	if _, err := l.Load(context.Background(), Source{Kind: SourceOCI, URL: url, Version: "0.1.0"}); !errors.Is(err, engine.ErrSourceUnreachable) {
 		t.Fatalf("pull without PlainHTTP from a plain-HTTP registry: %v, want a TLS failure", err)
 	}
 	if err := l.PingRegistry(context.Background(), Repository{URL: "oci://" + reg.Host(), PlainHTTP: true}); err != nil {

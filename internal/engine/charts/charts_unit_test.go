@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"archive/tar"
@@ -122,22 +122,22 @@ func TestChartLoaderLocal(t *testing.T) {
 	}
 	cases := []struct {
 		name    string
-		src     ChartSource
+		src     Source
 		wantErr error
 	}{
-		{"directory", ChartSource{Kind: SourceDir, Path: webappDir(t)}, nil},
-		{"archive", ChartSource{Kind: SourceArchive, Path: archive}, nil},
-		{"missing directory", ChartSource{Kind: SourceDir, Path: filepath.Join(tmp, "nope")}, engine.ErrChartNotFound},
-		{"directory is a file", ChartSource{Kind: SourceDir, Path: archive}, engine.ErrInvalidChart},
-		{"directory without Chart.yaml", ChartSource{Kind: SourceDir, Path: tmp}, engine.ErrInvalidChart},
-		{"missing archive", ChartSource{Kind: SourceArchive, Path: filepath.Join(tmp, "nope.tgz")}, engine.ErrChartNotFound},
-		{"garbage archive", ChartSource{Kind: SourceArchive, Path: garbage}, engine.ErrInvalidChart},
-		{"library chart directory", ChartSource{Kind: SourceDir, Path: libraryChartDir(t)}, engine.ErrInvalidChart},
-		{"library chart archive", ChartSource{Kind: SourceArchive, Path: libArchive}, engine.ErrInvalidChart},
-		{"oci without a repository path", ChartSource{Kind: SourceOCI, URL: "oci://127.0.0.1:1"}, engine.ErrInvalidChart},
-		{"unknown kind", ChartSource{}, engine.ErrInvalidChart},
+		{"directory", Source{Kind: SourceDir, Path: webappDir(t)}, nil},
+		{"archive", Source{Kind: SourceArchive, Path: archive}, nil},
+		{"missing directory", Source{Kind: SourceDir, Path: filepath.Join(tmp, "nope")}, engine.ErrChartNotFound},
+		{"directory is a file", Source{Kind: SourceDir, Path: archive}, engine.ErrInvalidChart},
+		{"directory without Chart.yaml", Source{Kind: SourceDir, Path: tmp}, engine.ErrInvalidChart},
+		{"missing archive", Source{Kind: SourceArchive, Path: filepath.Join(tmp, "nope.tgz")}, engine.ErrChartNotFound},
+		{"garbage archive", Source{Kind: SourceArchive, Path: garbage}, engine.ErrInvalidChart},
+		{"library chart directory", Source{Kind: SourceDir, Path: libraryChartDir(t)}, engine.ErrInvalidChart},
+		{"library chart archive", Source{Kind: SourceArchive, Path: libArchive}, engine.ErrInvalidChart},
+		{"oci without a repository path", Source{Kind: SourceOCI, URL: "oci://127.0.0.1:1"}, engine.ErrInvalidChart},
+		{"unknown kind", Source{}, engine.ErrInvalidChart},
 	}
-	var l ChartLoader
+	var l Loader
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := l.Load(context.Background(), tc.src)
@@ -290,35 +290,35 @@ func TestChartLoaderRepo(t *testing.T) {
 	cases := []struct {
 		name       string
 		repo       *chartRepo
-		src        ChartSource
+		src        Source
 		wantErr    error
 		wantInText string
 	}{
-		{name: "exact version", repo: open, src: ChartSource{Chart: "webapp", Version: "0.1.0"}},
-		{name: "latest stable skips the pre-release", repo: open, src: ChartSource{Chart: "webapp"}},
-		{name: "semver constraint", repo: open, src: ChartSource{Chart: "webapp", Version: "~0.1"}},
-		{name: "missing version", repo: open, src: ChartSource{Chart: "webapp", Version: "9.9.9"},
+		{name: "exact version", repo: open, src: Source{Chart: "webapp", Version: "0.1.0"}},
+		{name: "latest stable skips the pre-release", repo: open, src: Source{Chart: "webapp"}},
+		{name: "semver constraint", repo: open, src: Source{Chart: "webapp", Version: "~0.1"}},
+		{name: "missing version", repo: open, src: Source{Chart: "webapp", Version: "9.9.9"},
 			wantErr: engine.ErrChartNotFound, wantInText: "webapp version 9.9.9"},
-		{name: "missing chart", repo: open, src: ChartSource{Chart: "nope"}, wantErr: engine.ErrChartNotFound},
-		{name: "pre-release archive 404", repo: open, src: ChartSource{Chart: "webapp", Version: "0.2.0-rc.1"},
+		{name: "missing chart", repo: open, src: Source{Chart: "nope"}, wantErr: engine.ErrChartNotFound},
+		{name: "pre-release archive 404", repo: open, src: Source{Chart: "webapp", Version: "0.2.0-rc.1"},
 			wantErr: engine.ErrChartNotFound, wantInText: "404"},
-		{name: "digest mismatch", repo: open, src: ChartSource{Chart: "tampered", Version: "0.1.0"},
+		{name: "digest mismatch", repo: open, src: Source{Chart: "tampered", Version: "0.1.0"},
 			wantErr: engine.ErrInvalidChart, wantInText: "digest"},
-		{name: "library chart", repo: open, src: ChartSource{Chart: "libchart"},
+		{name: "library chart", repo: open, src: Source{Chart: "libchart"},
 			wantErr: engine.ErrInvalidChart, wantInText: "library chart"},
-		{name: "no download url", repo: open, src: ChartSource{Chart: "nourl"}, wantErr: engine.ErrChartNotFound},
-		{name: "basic auth", repo: private, src: ChartSource{Chart: "webapp", Repo: Repository{Username: "alice", Password: password}}},
+		{name: "no download url", repo: open, src: Source{Chart: "nourl"}, wantErr: engine.ErrChartNotFound},
+		{name: "basic auth", repo: private, src: Source{Chart: "webapp", Repo: Repository{Username: "alice", Password: password}}},
 		{name: "basic auth, mirrored on another host", repo: private,
-			src: ChartSource{Chart: "mirrored", Repo: Repository{Username: "alice", Password: password}}},
+			src: Source{Chart: "mirrored", Repo: Repository{Username: "alice", Password: password}}},
 		{name: "basic auth, redirected to another host", repo: private,
-			src: ChartSource{Chart: "redirected", Repo: Repository{Username: "alice", Password: password}}},
-		{name: "wrong password", repo: private, src: ChartSource{Chart: "webapp", Repo: Repository{Username: "alice", Password: "wrong-" + password}},
+			src: Source{Chart: "redirected", Repo: Repository{Username: "alice", Password: password}}},
+		{name: "wrong password", repo: private, src: Source{Chart: "webapp", Repo: Repository{Username: "alice", Password: "wrong-" + password}},
 			wantInText: "credentials"},
-		{name: "no credentials", repo: private, src: ChartSource{Chart: "webapp"}, wantInText: "credentials"},
+		{name: "no credentials", repo: private, src: Source{Chart: "webapp"}, wantInText: "credentials"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var l ChartLoader
+			var l Loader
 			tc.src.Kind = SourceRepo
 			tc.src.Repo.URL = tc.repo.url()
 			c, err := l.Load(ctx, tc.src)
@@ -362,8 +362,8 @@ func TestChartLoaderRepo(t *testing.T) {
 	})
 
 	t.Run("missing version refreshes the index once", func(t *testing.T) {
-		var l ChartLoader
-		src := ChartSource{Kind: SourceRepo, Repo: Repository{URL: open.url()}, Chart: "webapp", Version: "0.1.0"}
+		var l Loader
+		src := Source{Kind: SourceRepo, Repo: Repository{URL: open.url()}, Chart: "webapp", Version: "0.1.0"}
 		if _, err := l.Load(ctx, src); err != nil {
 			t.Fatal(err)
 		}
@@ -388,9 +388,9 @@ func TestChartLoaderIndexCache(t *testing.T) {
 	ctx := context.Background()
 	repo := newChartRepo(t, "", "")
 	cache := t.TempDir()
-	src := ChartSource{Kind: SourceRepo, Repo: Repository{URL: repo.url()}, Chart: "webapp", Version: "0.1.0"}
+	src := Source{Kind: SourceRepo, Repo: Repository{URL: repo.url()}, Chart: "webapp", Version: "0.1.0"}
 
-	first := &ChartLoader{CacheDir: cache}
+	first := &Loader{CacheDir: cache}
 	if _, err := first.Load(ctx, src); err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestChartLoaderIndexCache(t *testing.T) {
 		t.Fatalf("index not cached on disk: %v", err)
 	}
 
-	second := &ChartLoader{CacheDir: cache}
+	second := &Loader{CacheDir: cache}
 	c, err := second.Load(ctx, src)
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +421,7 @@ func TestChartLoaderIndexCache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cache, indexKey(Repository{URL: repo.url()})+".yaml")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ForgetIndex left the cached file: %v", err)
 	}
-	third := &ChartLoader{CacheDir: cache}
+	third := &Loader{CacheDir: cache}
 	if _, err := third.Load(ctx, src); err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestChartLoaderIndexCache(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cache, indexKey(Repository{URL: repo.url()})+".yaml"), []byte("{{{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fourth := &ChartLoader{CacheDir: cache}
+	fourth := &Loader{CacheDir: cache}
 	if _, err := fourth.Load(ctx, src); err != nil {
 		t.Fatalf("corrupted cache: %v", err)
 	}
@@ -463,8 +463,8 @@ func TestChartLoaderURL(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var l ChartLoader
-			c, err := l.Load(ctx, ChartSource{Kind: SourceURL, URL: tc.url})
+			var l Loader
+			c, err := l.Load(ctx, Source{Kind: SourceURL, URL: tc.url})
 			if tc.wantErr == nil && tc.wantInText == "" {
 				if err != nil {
 					t.Fatalf("Load: %v", err)
@@ -565,7 +565,7 @@ func TestFetchCredentialsNotRedirectedToAnotherOrigin(t *testing.T) {
 		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound) // https://127.0.0.1:A -> http://127.0.0.1:B
 	}))
 	t.Cleanup(repo.Close)
-	l := &ChartLoader{HTTPClient: repo.Client()}
+	l := &Loader{HTTPClient: repo.Client()}
 	_, _ = l.UpdateIndex(context.Background(), Repository{URL: repo.URL, Username: "alice", Password: "redirect-pw"})
 	mu.Lock()
 	defer mu.Unlock()

@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"fmt"
@@ -9,7 +9,8 @@ import (
 	"github.com/kdu-io/kdu/internal/engine/values"
 )
 
-// Chart is a chart loaded by this engine. It implements engine.Chart.
+// Chart is a chart loaded by a Loader. It implements engine.Chart; the engines take the Helm chart inside it
+// with ForOperation.
 type Chart struct {
 	c      *chart.Chart
 	digest string // "sha256:<hex>" of the archive (or OCI manifest) it was loaded from; "" for a directory
@@ -43,24 +44,25 @@ func metadataOf(c *chart.Chart) engine.ChartMetadata {
 	}
 }
 
-// forOperation returns a copy of the chart that one operation may mutate: Helm's upgrade replaces the chart's
+// ForOperation returns a copy of the chart that one operation may mutate: Helm's upgrade replaces the chart's
 // Values when reusing values, and dependency processing rewrites its dependency list.
-func forOperation(ch engine.Chart) (*chart.Chart, error) {
+func ForOperation(ch engine.Chart) (*chart.Chart, error) {
 	c, ok := ch.(*Chart)
 	if !ok || c == nil || c.c == nil {
-		return nil, fmt.Errorf("%w: chart was not loaded by the helm engine", engine.ErrInvalidChart)
+		return nil, fmt.Errorf("%w: chart was not loaded by kdu's chart loader", engine.ErrInvalidChart)
 	}
-	return copyChart(c.c), nil
+	return Copy(c.c), nil
 }
 
-func copyChart(c *chart.Chart) *chart.Chart {
+// Copy returns a copy of a Helm chart whose values and dependency list can be changed without touching c.
+func Copy(c *chart.Chart) *chart.Chart {
 	cp := *c
 	cp.Values = values.Copy(c.Values)
 	deps := c.Dependencies()
 	if len(deps) > 0 {
 		copies := make([]*chart.Chart, len(deps))
 		for i, d := range deps {
-			copies[i] = copyChart(d)
+			copies[i] = Copy(d)
 		}
 		cp.SetDependencies(copies...)
 	}

@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ type cachedIndex struct {
 	fetched time.Time
 }
 
-func (l *ChartLoader) refreshInterval() time.Duration {
+func (l *Loader) refreshInterval() time.Duration {
 	if l.IndexRefresh > 0 {
 		return l.IndexRefresh
 	}
@@ -40,7 +40,7 @@ func (l *ChartLoader) refreshInterval() time.Duration {
 
 // UpdateIndex downloads a repository's index, replacing the cached one. Concurrent refreshes of one repository
 // are coalesced into one download whose result every caller shares.
-func (l *ChartLoader) UpdateIndex(ctx context.Context, r Repository) (*repo.IndexFile, error) {
+func (l *Loader) UpdateIndex(ctx context.Context, r Repository) (*repo.IndexFile, error) {
 	key := indexKey(r)
 	ch := l.refreshes.DoChan(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexFetchTimeout)
@@ -58,7 +58,7 @@ func (l *ChartLoader) UpdateIndex(ctx context.Context, r Repository) (*repo.Inde
 	}
 }
 
-func (l *ChartLoader) downloadIndex(ctx context.Context, r Repository, key string) (*repo.IndexFile, error) {
+func (l *Loader) downloadIndex(ctx context.Context, r Repository, key string) (*repo.IndexFile, error) {
 	l.indexDownloads.Add(1)
 	base := strings.TrimSuffix(r.URL, "/")
 	data, err := l.fetch(ctx, base+"/index.yaml", r, MaxIndexSize)
@@ -79,9 +79,9 @@ func (l *ChartLoader) downloadIndex(ctx context.Context, r Repository, key strin
 }
 
 // IndexDownloads reports how many index downloads this loader made (for tests and metrics).
-func (l *ChartLoader) IndexDownloads() int64 { return l.indexDownloads.Load() }
+func (l *Loader) IndexDownloads() int64 { return l.indexDownloads.Load() }
 
-func (l *ChartLoader) storeIndex(key string, idx *repo.IndexFile, fetched time.Time) {
+func (l *Loader) storeIndex(key string, idx *repo.IndexFile, fetched time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.indexes == nil {
@@ -100,7 +100,7 @@ func IndexCharts(idx *repo.IndexFile) (charts, versions int) {
 }
 
 // ForgetIndex drops a repository's cached index (on repo removal).
-func (l *ChartLoader) ForgetIndex(r Repository) {
+func (l *Loader) ForgetIndex(r Repository) {
 	key := indexKey(r)
 	l.mu.Lock()
 	delete(l.indexes, key)
@@ -113,7 +113,7 @@ func (l *ChartLoader) ForgetIndex(r Repository) {
 // index returns a repository's index: the cached one while it is fresh, else a refreshed one. When a refresh
 // fails but an older copy exists, the older copy is used (and the failure logged): a repository that is down
 // for a moment does not stop installs of versions it already listed.
-func (l *ChartLoader) index(ctx context.Context, r Repository) (*repo.IndexFile, error) {
+func (l *Loader) index(ctx context.Context, r Repository) (*repo.IndexFile, error) {
 	key := indexKey(r)
 	l.mu.Lock()
 	c, ok := l.indexes[key]

@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"bytes"
@@ -46,8 +46,8 @@ const (
 	SourceData                          // a .tgz held in memory (uploaded through the API)
 )
 
-// ChartSource is a resolved chart reference. Credentials are held in memory only.
-type ChartSource struct {
+// Source is a resolved chart reference. Credentials are held in memory only.
+type Source struct {
 	Kind SourceKind
 	Path string // SourceDir, SourceArchive
 	// URL is the archive URL of a SourceURL and "oci://host/path/chart" (no tag, no digest) of a SourceOCI.
@@ -69,10 +69,10 @@ type ChartSource struct {
 	Verify bool
 }
 
-// ChartLoader loads charts into memory. It caches repository indexes in parsed form (refreshed after
+// Loader loads charts into memory. It caches repository indexes in parsed form (refreshed after
 // IndexRefresh; concurrent refreshes of one repository coalesced) and chart archives by digest, in memory and
 // (when CacheDir is set) on disk, so that the same chart version is downloaded once.
-type ChartLoader struct {
+type Loader struct {
 	// CacheDir holds downloaded indexes, and chart archives under CacheDir/blobs; "" keeps them in memory only.
 	CacheDir string
 	// HTTPClient fetches from repositories without TLS settings; nil means a client with a 60 s timeout.
@@ -95,14 +95,14 @@ type ChartLoader struct {
 	blobs          *blobCache
 }
 
-func (l *ChartLoader) logger() *slog.Logger {
+func (l *Loader) logger() *slog.Logger {
 	if l.Logger != nil {
 		return l.Logger
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func (l *ChartLoader) init() {
+func (l *Loader) init() {
 	l.blobOnce.Do(func() {
 		l.blobs = &blobCache{}
 		if l.CacheDir != "" {
@@ -112,7 +112,7 @@ func (l *ChartLoader) init() {
 }
 
 // Load loads a chart from its source.
-func (l *ChartLoader) Load(ctx context.Context, src ChartSource) (*Chart, error) {
+func (l *Loader) Load(ctx context.Context, src Source) (*Chart, error) {
 	l.init()
 	var (
 		c      *chart.Chart
@@ -175,7 +175,7 @@ func loadDir(path string) (*chart.Chart, error) {
 	return c, nil
 }
 
-func (l *ChartLoader) loadArchiveFile(path string, verify bool) (*chart.Chart, string, error) {
+func (l *Loader) loadArchiveFile(path string, verify bool) (*chart.Chart, string, error) {
 	data, err := readLocal(path, MaxChartArchiveSize)
 	if err != nil {
 		return nil, "", err
@@ -213,7 +213,7 @@ func readLocal(path string, limit int64) ([]byte, error) {
 }
 
 // loadArchive checks an untrusted archive against the hostile-chart limits, then loads it.
-func (l *ChartLoader) loadArchive(name string, data []byte) (*chart.Chart, error) {
+func (l *Loader) loadArchive(name string, data []byte) (*chart.Chart, error) {
 	if err := chartsafe.CheckArchive(data, l.Limits); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", engine.ErrInvalidChart, name, err)
 	}
@@ -224,7 +224,7 @@ func (l *ChartLoader) loadArchive(name string, data []byte) (*chart.Chart, error
 	return c, nil
 }
 
-func (l *ChartLoader) loadFromURL(ctx context.Context, src ChartSource) (*chart.Chart, string, error) {
+func (l *Loader) loadFromURL(ctx context.Context, src Source) (*chart.Chart, string, error) {
 	r := src.Repo
 	if r.URL == "" {
 		r.URL = src.URL
@@ -246,7 +246,7 @@ func (l *ChartLoader) loadFromURL(ctx context.Context, src ChartSource) (*chart.
 	return c, digestOf(data), err
 }
 
-func (l *ChartLoader) loadFromRepo(ctx context.Context, src ChartSource) (*chart.Chart, string, error) {
+func (l *Loader) loadFromRepo(ctx context.Context, src Source) (*chart.Chart, string, error) {
 	r := src.Repo
 	idx, err := l.index(ctx, r)
 	if err != nil {
@@ -305,7 +305,7 @@ func (l *ChartLoader) loadFromRepo(ctx context.Context, src ChartSource) (*chart
 	return c, digestOf(data), nil
 }
 
-func (l *ChartLoader) loadFromOCI(ctx context.Context, src ChartSource) (*chart.Chart, string, error) {
+func (l *Loader) loadFromOCI(ctx context.Context, src Source) (*chart.Chart, string, error) {
 	p, err := l.pullOCI(ctx, src, src.Verify)
 	if err != nil {
 		return nil, "", err
@@ -331,7 +331,7 @@ func urlPath(raw string) string {
 
 // fetch GETs a URL into memory, bounded in size, sending credentials only to the repository's own origin unless
 // the repository passes them to every host.
-func (l *ChartLoader) fetch(ctx context.Context, rawURL string, r Repository, limit int64) ([]byte, error) {
+func (l *Loader) fetch(ctx context.Context, rawURL string, r Repository, limit int64) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: %q is not an http(s) URL", engine.ErrInvalidChart, redactURL(rawURL))

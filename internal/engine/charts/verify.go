@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ func ParseKeyring(data []byte) (openpgp.EntityList, error) {
 }
 
 // fetchProvenance downloads the provenance file that sits next to a chart archive (<archive URL>.prov).
-func (l *ChartLoader) fetchProvenance(ctx context.Context, archiveURL string, r Repository) ([]byte, error) {
+func (l *Loader) fetchProvenance(ctx context.Context, archiveURL string, r Repository) ([]byte, error) {
 	prov, err := l.fetch(ctx, archiveURL+".prov", r, 1<<20)
 	if errors.Is(err, engine.ErrChartNotFound) {
 		return nil, fmt.Errorf("%w: %s is not signed: %s has no provenance file", engine.ErrVerification, redactURL(archiveURL), r.label())
@@ -69,7 +69,7 @@ func (l *ChartLoader) fetchProvenance(ctx context.Context, archiveURL string, r 
 
 // verifyProvenance checks that prov is a provenance file signed by a key of the repository's keyring (or the
 // loader's) and that it holds the sha256 of the archive under its file name.
-func (l *ChartLoader) verifyProvenance(r Repository, filename string, archive, prov []byte) error {
+func (l *Loader) verifyProvenance(r Repository, filename string, archive, prov []byte) error {
 	keys := r.Keyring
 	if len(keys) == 0 {
 		keys = l.Keyring

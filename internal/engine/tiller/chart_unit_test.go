@@ -1,4 +1,4 @@
-package helm
+package tiller
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kdu-io/kdu/internal/engine/charts"
 )
 
 func TestTillerChart(t *testing.T) {
@@ -28,12 +30,12 @@ func TestTillerChart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var l ChartLoader
-	c, err := l.Load(context.Background(), ChartSource{Kind: SourceDir, Path: dir})
+	var l charts.Loader
+	c, err := l.Load(context.Background(), charts.Source{Kind: charts.SourceDir, Path: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := TillerChart(c)
+	tc, err := tillerChartOf(c)
 	if err != nil {
 		t.Fatal(err)
 	}

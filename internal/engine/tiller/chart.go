@@ -1,7 +1,6 @@
-package helm
+package tiller
 
 import (
-	"context"
 	"fmt"
 	"sort"
 
@@ -10,21 +9,19 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/charts"
 	"github.com/kdu-io/kdu/internal/engine/values"
 	hapichart "github.com/kdu-io/kdu/internal/helm2/hapi/chart"
 )
 
-// This file serves the Helm 2 (Tiller) engine: it converts charts loaded with the Helm v4 SDK to Tiller's chart
-// message, and reads the readiness of a rendered manifest with the same code as Helm 3 releases, so both engines
-// report status in one shape.
+// Charts are loaded with the Helm v4 SDK (internal/engine/charts) and converted here to Tiller's chart message.
 
-// TillerChartFor converts a chart for an install or upgrade with the given values: like the helm2 client, kdu
+// chartFor converts a chart for an install or upgrade with the given values: like the helm2 client, kdu
 // applies the dependencies' conditions and tags and their import-values before it sends the chart, since Tiller
 // does neither. The loaded chart is not changed.
-func TillerChartFor(ch engine.Chart, vals map[string]any) (*hapichart.Chart, error) {
-	c, err := forOperation(ch)
+func chartFor(ch engine.Chart, vals map[string]any) (*hapichart.Chart, error) {
+	c, err := charts.ForOperation(ch)
 	if err != nil {
 		return nil, err
 	}
@@ -56,17 +53,17 @@ func hasImportValues(c *chart.Chart) bool {
 	return false
 }
 
-// TillerChart converts a chart loaded by this package to Tiller's chart message, as helm2's chartutil builds it:
+// tillerChartOf converts a chart loaded by internal/engine/charts to Tiller's chart message, as helm2's chartutil builds it:
 // metadata field by field (apiVersion v1, engine gotpl), the raw values.yaml as the chart's values, templates,
 // every other file (requirements.yaml included) as an Any whose type URL is its path, and subcharts as
 // dependencies, recursively. A Helm 3 chart's Chart.yaml dependencies become a requirements.yaml, so that Tiller
 // applies their conditions and tags.
-func TillerChart(ch engine.Chart) (*hapichart.Chart, error) {
-	c, ok := ch.(*Chart)
-	if !ok || c == nil || c.c == nil {
-		return nil, fmt.Errorf("%w: chart was not loaded by the helm engine", engine.ErrInvalidChart)
+func tillerChartOf(ch engine.Chart) (*hapichart.Chart, error) {
+	c, err := charts.ForOperation(ch)
+	if err != nil {
+		return nil, err
 	}
-	return tillerChart(c.c)
+	return tillerChart(c)
 }
 
 func tillerChart(c *chart.Chart) (*hapichart.Chart, error) {
@@ -120,24 +117,4 @@ func tillerChart(c *chart.Chart) (*hapichart.Chart, error) {
 		out.Dependencies = append(out.Dependencies, dc)
 	}
 	return out, nil
-}
-
-// ManifestResources reads the readiness (kstatus) of every object of a rendered manifest, as Status does for
-// Helm 3 releases.
-func ManifestResources(ctx context.Context, conn *cluster.Conn, manifest, namespace string) ([]engine.Resource, error) {
-	refs, err := parseManifest(manifest, namespace, conn.Mapper())
-	if err != nil {
-		return nil, err
-	}
-	r := &reader{conn: conn}
-	return resourceStatuses(ctx, refs, r.object), nil
-}
-
-// ManifestServices returns the Services of a rendered manifest as they are on the cluster.
-func ManifestServices(ctx context.Context, conn *cluster.Conn, manifest, namespace string) ([]engine.Service, error) {
-	refs, err := parseManifest(manifest, namespace, conn.Mapper())
-	if err != nil {
-		return nil, err
-	}
-	return services(ctx, refs, (&reader{conn: conn}).object)
 }

@@ -1,4 +1,4 @@
-package helm
+package charts
 
 import (
 	"context"
@@ -37,7 +37,7 @@ type ociPull struct {
 // pullOCI resolves an OCI chart reference to a manifest and returns its chart layer, reading every blob from the
 // digest-keyed cache when it holds it. The manifest is fetched by digest when the reference is pinned, so a
 // pinned chart never depends on a tag.
-func (l *ChartLoader) pullOCI(ctx context.Context, src ChartSource, withProv bool) (*ociPull, error) {
+func (l *Loader) pullOCI(ctx context.Context, src Source, withProv bool) (*ociPull, error) {
 	u, err := url.Parse(src.URL)
 	if err != nil || u.Scheme != "oci" || u.Host == "" || strings.Trim(u.Path, "/") == "" {
 		return nil, fmt.Errorf("%w: %q is not an oci://host/path/chart reference", engine.ErrInvalidChart, src.URL)
@@ -137,7 +137,7 @@ func (l *ChartLoader) pullOCI(ctx context.Context, src ChartSource, withProv boo
 	return out, nil
 }
 
-func (l *ChartLoader) ociBlob(ctx context.Context, repository *remote.Repository, r Repository, what string, desc ocispec.Descriptor) ([]byte, error) {
+func (l *Loader) ociBlob(ctx context.Context, repository *remote.Repository, r Repository, what string, desc ocispec.Descriptor) ([]byte, error) {
 	if data := l.blobs.get(desc.Digest.String()); data != nil {
 		return data, nil
 	}
@@ -156,7 +156,7 @@ func (l *ChartLoader) ociBlob(ctx context.Context, repository *remote.Repository
 
 // ociTag picks the tag to pull: the version if it is one, else the highest tag matching the constraint (the
 // highest stable version when none is given), as Helm does. Helm stores "+" of semver as "_" in tags.
-func (l *ChartLoader) ociTag(ctx context.Context, repository *remote.Repository, r Repository, what, version string) (string, error) {
+func (l *Loader) ociTag(ctx context.Context, repository *remote.Repository, r Repository, what, version string) (string, error) {
 	if version != "" {
 		if _, err := semver.StrictNewVersion(version); err == nil {
 			return strings.ReplaceAll(version, "+", "_"), nil
@@ -230,7 +230,7 @@ func lastSegment(p string) string {
 
 // PingRegistry checks that an OCI registry answers with a repository's settings (TLS, plain HTTP, credentials):
 // kdu's equivalent of `helm registry login`, without storing anything.
-func (l *ChartLoader) PingRegistry(ctx context.Context, r Repository) error {
+func (l *Loader) PingRegistry(ctx context.Context, r Repository) error {
 	u, err := url.Parse(r.URL)
 	if err != nil || u.Scheme != "oci" || u.Host == "" {
 		return fmt.Errorf("%w: %q is not an oci:// URL", engine.ErrInvalidChart, r.URL)
@@ -251,7 +251,7 @@ func (l *ChartLoader) PingRegistry(ctx context.Context, r Repository) error {
 }
 
 // ociClient is the registry client of a repository: its TLS settings and, if any, its credentials (in memory).
-func (l *ChartLoader) ociClient(r Repository, host string) (*auth.Client, error) {
+func (l *Loader) ociClient(r Repository, host string) (*auth.Client, error) {
 	hc, err := l.httpClient(r)
 	if err != nil {
 		return nil, err
