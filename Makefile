@@ -10,7 +10,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -X github.com/kdu-io/kdu/internal/cli.Version=$(VERSION)
 TEST_FLAGS   ?= -count=1 -timeout 30m
 FUZZTIME     ?= 10s
-RACE_PKGS    ?= ./internal/locks/ ./internal/store/... ./internal/pgtest/ ./internal/secret/ ./internal/engine/values/ ./internal/cluster/ ./internal/engine/helm/ ./internal/ops/ ./internal/status/...
+RACE_PKGS    ?= ./internal/locks/ ./internal/store/... ./internal/testkit/pgtest/ ./internal/secret/ ./internal/engine/values/ ./internal/cluster/ ./internal/engine/helm/ ./internal/ops/ ./internal/statustarget/...
 
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -buildvcs=false
@@ -39,7 +39,7 @@ test: lint helm2 ## lint, then every test: unit, fuzz seeds and integration on t
 
 unit: ## tests that need no cluster
 	scripts/postgres install
-	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testcluster -e /internal/tillertest -e /internal/service)
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testkit/clustertest -e /internal/testkit/tillertest -e '/internal/serve$$')
 
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck, go mod tidy, import rules
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/tillertest"
+	"github.com/kdu-io/kdu/internal/testkit/tillertest"
 )
 
 const helm2ID = "legacy"

@@ -13,8 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/testcluster"
-	"github.com/kdu-io/kdu/internal/tillertest"
+	"github.com/kdu-io/kdu/internal/testkit/clustertest"
+	"github.com/kdu-io/kdu/internal/testkit/tillertest"
 )
 
 // What kdu creates when it installs Tiller (internal/engine/tiller), and Tiller's release storage.
@@ -28,12 +28,12 @@ const (
 // TestHelm2InClusterTiller is N2VC's helm2 set-up: kdu registers a helm2 cluster without a Tiller address, so it
 // installs Tiller (tiller-deploy) itself and then reaches it the way the helm v2 CLI does, by a port-forward
 // through the API server to the Tiller Pod. On the dev cluster that Pod runs nothing, but kwok (its kubelet)
-// forwards Tiller's port of Pods in testcluster.TillerForwardNamespace to a real Tiller on loopback, which this
+// forwards Tiller's port of Pods in clustertest.TillerForwardNamespace to a real Tiller on loopback, which this
 // test runs: every release operation below goes kdu → API server → kwok → that Tiller.
 func TestHelm2InClusterTiller(t *testing.T) {
 	const id = "incluster2"
 	e := newEnv(t, kdu.Options{})
-	tns := testcluster.TillerForwardNamespace
+	tns := clustertest.TillerForwardNamespace
 	addr := tc.TillerForward(t) // exclusive until the test ends: one Tiller on that address at a time
 	removeTiller(t, tns)        // leftovers of an interrupted run would make kdu find Tiller present
 	t.Cleanup(func() { removeTiller(t, tns) })

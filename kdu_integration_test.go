@@ -16,12 +16,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/testcluster"
+	"github.com/kdu-io/kdu/internal/testkit/clustertest"
 )
 
-var tc *testcluster.Cluster
+var tc *clustertest.Cluster
 
-func TestMain(m *testing.M) { os.Exit(testcluster.Main(m, &tc)) }
+func TestMain(m *testing.M) { os.Exit(clustertest.Main(m, &tc)) }
 
 const clusterID = "dev"
 

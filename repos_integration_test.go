@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/chartrepotest"
+	"github.com/kdu-io/kdu/internal/testkit/chartrepotest"
 )
 
 func TestRepositories(t *testing.T) {

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/chartrepotest"
-	"github.com/kdu-io/kdu/internal/ocitest"
-	"github.com/kdu-io/kdu/internal/testpki"
+	"github.com/kdu-io/kdu/internal/testkit/chartrepotest"
+	"github.com/kdu-io/kdu/internal/testkit/ocitest"
+	"github.com/kdu-io/kdu/internal/testkit/pkitest"
 )
 
 // releaseAbsent fails the test if a release of that name exists in the env's namespace.
@@ -33,7 +33,7 @@ func (e *env) releaseAbsent(name string) {
 
 func TestRepositoryTLS(t *testing.T) {
 	e := newEnv(t, kdu.Options{})
-	pki := testpki.New(t)
+	pki := pkitest.New(t)
 	tlsRepo := chartrepotest.NewWithOptions(t, webapp(t), chartrepotest.Options{User: "kdu", Pass: "tls-pass-1", TLS: pki})
 	mtlsRepo := chartrepotest.NewWithOptions(t, webapp(t), chartrepotest.Options{TLS: pki, MutualTLS: true})
 

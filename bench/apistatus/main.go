@@ -41,7 +41,7 @@ import (
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/client"
 	"github.com/kdu-io/kdu/internal/apiconv"
-	"github.com/kdu-io/kdu/internal/service"
+	"github.com/kdu-io/kdu/internal/serve"
 )
 
 const (
@@ -244,7 +244,7 @@ func startService(ctx context.Context, dataDir string) (string, func() error, er
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(sctx, service.Options{
+		done <- serve.Run(sctx, serve.Options{
 			Listen:          "127.0.0.1:0",
 			DataDir:         dataDir,
 			ShutdownTimeout: 30 * time.Second,

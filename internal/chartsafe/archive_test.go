@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kdu-io/kdu/internal/chartrepotest"
+	"github.com/kdu-io/kdu/internal/testkit/chartrepotest"
 )
 
 // ent is one tar entry for tgz. typ defaults to a regular file.

@@ -12,12 +12,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/testcluster"
+	"github.com/kdu-io/kdu/internal/testkit/clustertest"
 )
 
-var tc *testcluster.Cluster
+var tc *clustertest.Cluster
 
-func TestMain(m *testing.M) { os.Exit(testcluster.Main(m, &tc)) }
+func TestMain(m *testing.M) { os.Exit(clustertest.Main(m, &tc)) }
 
 // cliEnv runs kdu commands in-process against its own data directory.
 type cliEnv struct {
@@ -62,7 +62,7 @@ func (c *cliEnv) fails(wantCode int, wantInStderr string, args ...string) {
 
 func repoFile(t *testing.T, rel string) string {
 	t.Helper()
-	root, err := testcluster.RepoRoot(".")
+	root, err := clustertest.RepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

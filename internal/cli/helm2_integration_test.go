@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/tillertest"
+	"github.com/kdu-io/kdu/internal/testkit/tillertest"
 )
 
 // helm2Names lists the releases the helm v2 CLI sees through Tiller (every status).

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/client"
-	"github.com/kdu-io/kdu/internal/server"
+	"github.com/kdu-io/kdu/internal/httpapi"
 )
 
 // isConflict reports API conflicts that have no library sentinel (an operation already ended, an
@@ -192,17 +192,17 @@ func (a *app) tokenCmd() *cobra.Command {
 			if !admin && len(projects) == 0 {
 				return usagef("give --project (repeatable) or --admin")
 			}
-			tok, hash, err := server.NewToken()
+			tok, hash, err := httpapi.NewToken()
 			if err != nil {
 				return err
 			}
-			entry := server.TokenEntry{Name: name, SHA256: hash, Projects: projects, Admin: admin}
-			if _, err := server.ParseTokens(yamlOf(server.TokenFile{Tokens: []server.TokenEntry{entry}})); err != nil {
+			entry := httpapi.TokenEntry{Name: name, SHA256: hash, Projects: projects, Admin: admin}
+			if _, err := httpapi.ParseTokens(yamlOf(httpapi.TokenFile{Tokens: []httpapi.TokenEntry{entry}})); err != nil {
 				return usagef("%v", err)
 			}
 			return a.print(map[string]any{"token": tok, "entry": entry}, func(w io.Writer) {
 				fmt.Fprintf(a.stdout, "token (give it to the client as KDU_TOKEN; it is not stored anywhere):\n  %s\n\n", tok)
-				fmt.Fprintf(a.stdout, "token file entry (add under tokens: in the server's --token-file):\n%s", indent(string(yamlOf([]server.TokenEntry{entry})), "  "))
+				fmt.Fprintf(a.stdout, "token file entry (add under tokens: in the server's --token-file):\n%s", indent(string(yamlOf([]httpapi.TokenEntry{entry})), "  "))
 			})
 		},
 	}

@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/kdu-io/kdu"
-	"github.com/kdu-io/kdu/internal/chartrepotest"
-	"github.com/kdu-io/kdu/internal/ocitest"
-	"github.com/kdu-io/kdu/internal/server"
-	"github.com/kdu-io/kdu/internal/testpki"
+	"github.com/kdu-io/kdu/internal/httpapi"
+	"github.com/kdu-io/kdu/internal/testkit/chartrepotest"
+	"github.com/kdu-io/kdu/internal/testkit/ocitest"
+	"github.com/kdu-io/kdu/internal/testkit/pkitest"
 )
 
 // cliRepoPassword protects the test repositories of the repo command tests.
@@ -52,7 +52,7 @@ func TestCLIRepos(t *testing.T) {
 	webapp := repoFile(t, "examples/charts/webapp")
 	c.ok("cluster", "add", "dev", "--kubeconfig", tc.KubeconfigPath)
 
-	pki := testpki.New(t)
+	pki := pkitest.New(t)
 	files := t.TempDir()
 	ca, cert, key := filepath.Join(files, "ca.pem"), filepath.Join(files, "pki", "client.crt"), filepath.Join(files, "pki", "client.key")
 	writeFile(t, ca, pki.CAPEM())
@@ -233,7 +233,7 @@ func TestCLIRepos(t *testing.T) {
 func TestCLIReposThroughServer(t *testing.T) {
 	c := newCLI(t)
 	t.Setenv(repoPasswordEnv, "")
-	tok, hash, err := server.NewToken()
+	tok, hash, err := httpapi.NewToken()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/kdu-io/kdu/internal/service"
+	"github.com/kdu-io/kdu/internal/serve"
 )
 
 func (a *app) serveCmd() *cobra.Command {
-	var o service.Options
+	var o serve.Options
 	var logFormat, logLevel string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -48,7 +48,7 @@ Without --token-file the API is open, which is allowed on a loopback address onl
 			if o.DataDir == "" {
 				o.DataDir = a.dataDir
 			}
-			return service.Run(cmd.Context(), o)
+			return serve.Run(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()

@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/kdu-io/kdu/api"
-	"github.com/kdu-io/kdu/internal/server"
-	"github.com/kdu-io/kdu/internal/service"
+	"github.com/kdu-io/kdu/internal/httpapi"
+	"github.com/kdu-io/kdu/internal/serve"
 )
 
 // TestCLIThroughServer runs the CLI against a kdu server (--server / KDU_SERVER, KDU_TOKEN): the same
 // commands, output and exit codes as in local mode, plus `kdu operation`.
 func TestCLIThroughServer(t *testing.T) {
 	c := newCLI(t)
-	tok, hash, err := server.NewToken()
+	tok, hash, err := httpapi.NewToken()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func startServer(t *testing.T, tokenFile string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(ctx, service.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), TokenFile: tokens,
+		done <- serve.Run(ctx, serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), TokenFile: tokens,
 			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), OnListen: func(a string) { addr <- a }})
 	}()
 	t.Cleanup(func() {

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kdu-io/kdu/internal/chartrepotest"
 	"github.com/kdu-io/kdu/internal/engine"
-	"github.com/kdu-io/kdu/internal/ocitest"
-	"github.com/kdu-io/kdu/internal/testpki"
+	"github.com/kdu-io/kdu/internal/testkit/chartrepotest"
+	"github.com/kdu-io/kdu/internal/testkit/ocitest"
+	"github.com/kdu-io/kdu/internal/testkit/pkitest"
 )
 
 const indexYAML = "apiVersion: v1\nentries: {}\n"
@@ -170,7 +170,7 @@ func TestBlobCache(t *testing.T) {
 }
 
 func TestRepositoryTLSConfig(t *testing.T) {
-	pki := testpki.New(t)
+	pki := pkitest.New(t)
 	for _, tc := range []struct {
 		name string
 		r    Repository

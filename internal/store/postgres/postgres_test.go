@@ -14,12 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/kdu-io/kdu/internal/pgtest"
 	"github.com/kdu-io/kdu/internal/secret"
 	"github.com/kdu-io/kdu/internal/store"
 	"github.com/kdu-io/kdu/internal/store/migrate"
 	"github.com/kdu-io/kdu/internal/store/sqlstore"
 	"github.com/kdu-io/kdu/internal/store/storetest"
+	"github.com/kdu-io/kdu/internal/testkit/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
