@@ -120,7 +120,7 @@ func (r *Runner) Hub() *Hub { return r.cfg.Hub }
 // Start adopts this replica's own operations left running by a previous process with the same Owner, then
 // starts claiming operations and following the changes other replicas make.
 func (r *Runner) Start(ctx context.Context) error {
-	orphans, err := r.cfg.Store.ListOperations(ctx, store.OperationFilter{State: store.OpRunning, Limit: 1000})
+	orphans, err := r.cfg.Store.ListOperations(ctx, store.OperationFilter{State: api.Running, Limit: 1000})
 	if err != nil {
 		return fmt.Errorf("listing running operations: %w", err)
 	}
@@ -172,7 +172,7 @@ func (r *Runner) Cancel(ctx context.Context, id string) (store.Operation, error)
 		rn.cancel(apierr.ErrCancelled)
 	}
 	r.publish(op, nil)
-	if op.State == store.OpCancelled {
+	if op.State == api.Cancelled {
 		r.log.Info("operation cancelled while queued", "operation_id", id)
 		r.poke() // the next operation of that release may now run
 	}
@@ -369,7 +369,7 @@ func (r *Runner) execute(ctx context.Context, op store.Operation, recovering boo
 
 	fin := finishOf(ctx, out)
 	span.SetAttributes(attribute.String("kdu.operation.state", string(fin.State)))
-	if fin.State != store.OpSucceeded {
+	if fin.State != api.Succeeded {
 		span.SetStatus(codes.Error, fin.ErrorMessage)
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -393,52 +393,6 @@ func (r *Runner) execute(ctx context.Context, op store.Operation, recovering boo
 		}
 		cancel()
 	}
-}
-
-// renew keeps the lease and watches for cancel requests made on other replicas.
-func (r *Runner) renew(ctx context.Context, id string, log *slog.Logger) (stop func()) {
-	every := r.cfg.Lease / 3
-	if every > 5*time.Second {
-		every = 5 * time.Second
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			rctx, cancel := context.WithTimeout(context.Background(), every)
-			cancelled, err := r.cfg.Store.RenewLease(rctx, id, r.cfg.Owner, r.cfg.Lease)
-			cancel()
-			switch {
-			case errors.Is(err, store.ErrLeaseLost):
-				log.Error("lost the lease of a running operation (another replica took it over); stopping its wait")
-				r.mu.Lock()
-				if rn := r.running[id]; rn != nil {
-					rn.cancel(apierr.ErrInterrupted)
-				}
-				r.mu.Unlock()
-				return
-			case err != nil:
-				log.Warn("renewing the operation's lease", "err", err)
-			case cancelled:
-				r.mu.Lock()
-				if rn := r.running[id]; rn != nil {
-					rn.cancel(apierr.ErrCancelled)
-				}
-				r.mu.Unlock()
-			}
-		}
-	}()
-	_ = ctx
-	return func() { close(done); wg.Wait() }
 }
 
 // publish sends an operation change to subscribers and targets.
@@ -492,7 +446,7 @@ func finishOf(ctx context.Context, out outcome) store.Finish {
 		fin.Revision = out.rel.Revision
 	}
 	if out.err == nil {
-		fin.State = store.OpSucceeded
+		fin.State = api.Succeeded
 		return fin
 	}
 	err := out.err
@@ -500,92 +454,10 @@ func finishOf(ctx context.Context, out outcome) store.Finish {
 		err = fmt.Errorf("%w: %w", cause, out.err)
 	}
 	_, e := apierr.From(err)
-	fin.State = store.OpFailed
+	fin.State = api.Failed
 	if e.Code == apierr.CodeCancelled {
-		fin.State = store.OpCancelled
+		fin.State = api.Cancelled
 	}
 	fin.ErrorCode, fin.ErrorMessage, fin.ErrorField = e.Code, e.Message, e.Field
 	return fin
-}
-
-// progressWriter records progress reports without ever blocking the engine: it keeps only the newest one.
-type progressWriter struct {
-	r       *Runner
-	op      store.Operation
-	targets []api.StatusTarget
-	log     *slog.Logger
-	latest  chan kdu.Progress
-	done    chan struct{}
-	wg      sync.WaitGroup
-}
-
-func newProgressWriter(r *Runner, op store.Operation, targets []api.StatusTarget, log *slog.Logger) *progressWriter {
-	p := &progressWriter{r: r, op: op, targets: targets, log: log, latest: make(chan kdu.Progress, 1), done: make(chan struct{})}
-	p.wg.Add(1)
-	go p.loop()
-	return p
-}
-
-func (p *progressWriter) fn(pr kdu.Progress) {
-	for {
-		select {
-		case p.latest <- pr:
-			return
-		default:
-		}
-		select { // replace the unwritten report with the newer one
-		case <-p.latest:
-		default:
-		}
-	}
-}
-
-func (p *progressWriter) loop() {
-	defer p.wg.Done()
-	for {
-		select {
-		case pr := <-p.latest:
-			p.write(pr)
-		case <-p.done:
-			select {
-			case pr := <-p.latest:
-				p.write(pr)
-			default:
-			}
-			return
-		}
-	}
-}
-
-func (p *progressWriter) write(pr kdu.Progress) {
-	b, err := json.Marshal(pr)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	op, err := p.r.cfg.Store.UpdateProgress(ctx, p.op.ID, p.r.cfg.Owner, b)
-	if err != nil {
-		p.log.Warn("recording progress", "err", err)
-		return
-	}
-	v := View(op)
-	p.r.cfg.Hub.Publish(v)
-	p.r.publishTargets(v, p.targets, progressText(op.Kind, pr), nil)
-}
-
-func (p *progressWriter) close() {
-	close(p.done)
-	p.wg.Wait()
-}
-
-func progressText(kind string, pr kdu.Progress) string {
-	phase := pr.Phase
-	if phase == "" {
-		phase = kind
-	}
-	if pr.Total > 0 {
-		return fmt.Sprintf("%s: %d/%d resources ready", phase, pr.Ready, pr.Total)
-	}
-	return phase
 }

@@ -14,7 +14,7 @@ func View(o store.Operation) api.Operation {
 	out := api.Operation{
 		ID: o.ID, Kind: o.Kind, Project: o.Project,
 		Target: kdu.Target{Cluster: o.Cluster, Namespace: o.Namespace, Name: o.Release},
-		State:  api.OperationState(o.State), Revision: o.Revision, CancelRequested: o.CancelRequested,
+		State:  o.State, Revision: o.Revision, CancelRequested: o.CancelRequested,
 		Attempts: o.Attempts, Version: o.Version, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 	}
 	if len(o.Progress) > 0 {

@@ -66,10 +66,127 @@ type Options struct {
 
 // Run serves until ctx ends, then shuts down gracefully.
 func Run(ctx context.Context, o Options) error {
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
+	svc, err := build(ctx, o)
+	if err != nil {
+		return err
 	}
+	defer svc.close()
+	return svc.serve(ctx)
+}
+
+// service is one built `kdu serve`: everything opened, nothing serving yet.
+type service struct {
+	o       Options
+	log     *slog.Logger
+	tokens  *httpapi.Tokens
+	ln      net.Listener
+	hs      *http.Server
+	runner  *ops.Runner
+	closers []func()
+}
+
+// close releases what build opened, in reverse order.
+func (s *service) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// build checks the options and opens everything kdu serve needs: the store, the listener, tracing, the
+// library, the status targets, the runner and the HTTP server. On an error, what it opened is closed.
+func build(ctx context.Context, o Options) (_ *service, err error) {
+	s := &service{o: o, log: o.Logger}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if err := s.defaults(); err != nil {
+		return nil, err
+	}
+	o = s.o
+	keyText, err := secretKey(o)
+	if err != nil {
+		return nil, err
+	}
+	// The runner and the server share the library's store: the same data directory or database, opened
+	// twice, is one connection pool.
+	st, err := storeopen.Open(ctx, o.DataDir, o.Database, keyText)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { st.Close() })
+
+	if s.ln, err = net.Listen("tcp", o.Listen); err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
+	}
+	s.closers = append(s.closers, func() { s.ln.Close() })
+	if o.ReplicaID == "" {
+		host, _ := os.Hostname()
+		o.ReplicaID = host + "/" + s.ln.Addr().String()
+		s.o.ReplicaID = o.ReplicaID
+	}
+	log := s.log.With("replica", o.ReplicaID)
+	s.log = log
+
+	tracing, err := setupTracing(ctx, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, tracing.shutdown)
+
+	mopts := kdu.Options{DataDir: o.DataDir, Database: o.Database, SecretKey: keyText, WatchCache: true, RemoteChartsOnly: true, Logger: log,
+		StableRepoURL: o.StableRepoURL, IndexRefresh: o.IndexRefresh}
+	if o.KeyringFile != "" {
+		if mopts.Keyring, err = os.ReadFile(o.KeyringFile); err != nil {
+			return nil, fmt.Errorf("--keyring: %w", err)
+		}
+	}
+	mgr, err := kdu.Open(ctx, mopts)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { mgr.Close() })
+	metrics := httpapi.NewMetrics()
+	targets, err := newTargets(ctx, o, metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, targets.close)
+	s.runner = ops.New(ops.Config{
+		Store: st, Manager: mgr, Owner: o.ReplicaID, Lease: o.Lease, MaxRunning: o.MaxRunning,
+		Status: targets.sink(), Observer: metrics, Logger: log, Tracer: tracing.tracer(),
+	})
+	srv := httpapi.New(httpapi.Config{
+		Manager: mgr, Store: st, Runner: s.runner, Tokens: s.tokens, Metrics: metrics, Logger: log, Version: o.Version,
+		ValidateTarget: targets.validate, Wrap: tracing.wrap,
+	})
+	s.hs = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if o.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		s.hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return s, nil
+}
+
+// defaults fills the options' defaults and checks the ones that need no I/O beyond the data directory and
+// the token file.
+func (s *service) defaults() error {
+	o := &s.o
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:8080"
 	}
@@ -82,10 +199,9 @@ func Run(ctx context.Context, o Options) error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("give both --tls-cert and --tls-key, or neither")
 	}
-	var tokens *httpapi.Tokens
 	if o.TokenFile != "" {
 		var err error
-		if tokens, err = httpapi.LoadTokens(o.TokenFile); err != nil {
+		if s.tokens, err = httpapi.LoadTokens(o.TokenFile); err != nil {
 			return err
 		}
 	} else if !loopback(o.Listen) {
@@ -101,92 +217,28 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
-	keyText, err := secretKey(o)
-	if err != nil {
-		return err
-	}
-	// The runner and the server share the library's store: the same data directory or database, opened
-	// twice, is one connection pool.
-	st, err := storeopen.Open(ctx, o.DataDir, o.Database, keyText)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	return nil
+}
 
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", o.Listen, err)
-	}
-	defer ln.Close()
-	if o.ReplicaID == "" {
-		host, _ := os.Hostname()
-		o.ReplicaID = host + "/" + ln.Addr().String()
-	}
-	log = log.With("replica", o.ReplicaID)
-
-	tracing, err := setupTracing(ctx, o.Version)
-	if err != nil {
-		return err
-	}
-	defer tracing.shutdown()
-
-	mopts := kdu.Options{DataDir: o.DataDir, Database: o.Database, SecretKey: keyText, WatchCache: true, RemoteChartsOnly: true, Logger: log,
-		StableRepoURL: o.StableRepoURL, IndexRefresh: o.IndexRefresh}
-	if o.KeyringFile != "" {
-		if mopts.Keyring, err = os.ReadFile(o.KeyringFile); err != nil {
-			return fmt.Errorf("--keyring: %w", err)
-		}
-	}
-	mgr, err := kdu.Open(ctx, mopts)
-	if err != nil {
-		return err
-	}
-	defer mgr.Close()
-	metrics := httpapi.NewMetrics()
-	targets, err := newTargets(ctx, o, metrics, log)
-	if err != nil {
-		return err
-	}
-	defer targets.close()
-	runner := ops.New(ops.Config{
-		Store: st, Manager: mgr, Owner: o.ReplicaID, Lease: o.Lease, MaxRunning: o.MaxRunning,
-		Status: targets.sink(), Observer: metrics, Logger: log, Tracer: tracing.tracer(),
-	})
-	srv := httpapi.New(httpapi.Config{
-		Manager: mgr, Store: st, Runner: runner, Tokens: tokens, Metrics: metrics, Logger: log, Version: o.Version,
-		ValidateTarget: targets.validate, Wrap: tracing.wrap,
-	})
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	if o.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
-		if err != nil {
-			return fmt.Errorf("loading the TLS certificate: %w", err)
-		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	if err := runner.Start(ctx); err != nil {
+// serve starts the runner and the HTTP server, and on ctx's end drains: no new requests, running operations
+// get until the shutdown timeout, the rest are interrupted.
+func (s *service) serve(ctx context.Context) error {
+	o, log, hs := s.o, s.log, s.hs
+	if err := s.runner.Start(ctx); err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		if hs.TLSConfig != nil {
-			errc <- hs.ServeTLS(ln, "", "")
+			errc <- hs.ServeTLS(s.ln, "", "")
 		} else {
-			errc <- hs.Serve(ln)
+			errc <- hs.Serve(s.ln)
 		}
 	}()
-	log.Info("kdu serving", "address", ln.Addr().String(), "tls", hs.TLSConfig != nil, "store", storeopen.Describe(o.DataDir, o.Database),
-		"auth", tokens != nil, "mongo_status", o.MongoURI != "", "version", o.Version)
+	log.Info("kdu serving", "address", s.ln.Addr().String(), "tls", hs.TLSConfig != nil, "store", storeopen.Describe(o.DataDir, o.Database),
+		"auth", s.tokens != nil, "mongo_status", o.MongoURI != "", "version", o.Version)
 	if o.OnListen != nil {
-		o.OnListen(ln.Addr().String())
+		o.OnListen(s.ln.Addr().String())
 	}
 
 	select {
@@ -201,7 +253,7 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	// Stop accepting first; streams and waits end when the runner's operations do.
 	go func() { _ = hs.Shutdown(sctx) }()
-	if err := runner.Shutdown(sctx); err != nil {
+	if err := s.runner.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
 	_ = hs.Close()

@@ -21,18 +21,6 @@ var (
 	ErrLeaseLost = errors.New("operation lease lost")
 )
 
-// Operation states, the wire package's: Queued and Running are live; the others are terminal.
-const (
-	OpQueued    = api.Queued
-	OpRunning   = api.Running
-	OpSucceeded = api.Succeeded
-	OpFailed    = api.Failed
-	OpCancelled = api.Cancelled
-)
-
-// Terminal reports whether state is a final state.
-func Terminal(state api.OperationState) bool { return state.Terminal() }
-
 // Operation is a durable, asynchronous KDU operation (install, upgrade, ...). The store treats the JSON fields as
 // opaque bytes. Request and Targets may hold secrets (chart values, webhook URLs with tokens): they are encrypted
 // at rest, bound to the operation's ID.
@@ -46,7 +34,7 @@ type Operation struct {
 	// Cluster, Namespace and Release name the release the operation acts on. No two operations on the same
 	// (Cluster, Release) are ever running at once.
 	Cluster, Namespace, Release string
-	// State is one of the Op* constants. CreateOperation always stores OpQueued.
+	// State is one of api's operation states. CreateOperation always stores api.Queued.
 	State api.OperationState
 	// Request is the operation's input (JSON); encrypted at rest.
 	Request []byte
@@ -117,7 +105,7 @@ type OperationFilter struct {
 
 // Finish is the outcome written by FinishOperation.
 type Finish struct {
-	// State is OpSucceeded, OpFailed or OpCancelled.
+	// State is api.Succeeded, api.Failed or api.Cancelled.
 	State    api.OperationState
 	Result   []byte
 	Revision int
@@ -135,7 +123,7 @@ type Operations interface {
 	// op.IdempotencyKey is set and an operation of the same Project already has that key, nothing is stored
 	// and the existing operation is returned with created false. An ID that is taken is ErrExists. Only the
 	// request fields are kept (ID, Kind, Project, Cluster, Namespace, Release, Request, Targets,
-	// IdempotencyKey, RequestHash); the rest starts empty: State OpQueued, Version 1, Attempts 0, and so on.
+	// IdempotencyKey, RequestHash); the rest starts empty: State api.Queued, Version 1, Attempts 0, and so on.
 	// ID, Kind, Cluster and Release must be non-empty (see Operation.Normalize).
 	CreateOperation(ctx context.Context, op Operation) (stored Operation, created bool, err error)
 	// GetOperation returns one operation, or ErrNotFound.
@@ -191,7 +179,7 @@ type Operations interface {
 
 // Normalize checks op for CreateOperation and returns the part of it that is stored: ID, Kind, Cluster and
 // Release must be keys (CheckKey), the other text fields text (CheckText); every field that the store manages
-// is reset and State is OpQueued. Request and Targets are deep-copied; empty ones become nil. It is for
+// is reset and State is api.Queued. Request and Targets are deep-copied; empty ones become nil. It is for
 // implementations; the error wraps ErrInvalid and names the field.
 func (op Operation) Normalize() (Operation, error) {
 	if err := CheckKey("operation id", op.ID); err != nil {
@@ -216,7 +204,7 @@ func (op Operation) Normalize() (Operation, error) {
 	}
 	return Operation{
 		ID: op.ID, Kind: op.Kind, Project: op.Project, Cluster: op.Cluster, Namespace: op.Namespace,
-		Release: op.Release, State: OpQueued, Request: cloneBytes(op.Request), Targets: cloneBytes(op.Targets),
+		Release: op.Release, State: api.Queued, Request: cloneBytes(op.Request), Targets: cloneBytes(op.Targets),
 		IdempotencyKey: op.IdempotencyKey, RequestHash: op.RequestHash, Version: 1,
 	}, nil
 }
@@ -225,9 +213,9 @@ func (op Operation) Normalize() (Operation, error) {
 // made storable rather than refused (invalid UTF-8 replaced, NUL bytes removed), since an operation must be able
 // to finish whatever its error says. Result is deep-copied; an empty one becomes nil.
 func (fin Finish) Normalize() (Finish, error) {
-	if !Terminal(fin.State) {
+	if !fin.State.Terminal() {
 		return Finish{}, fmt.Errorf("finish state %q is not one of %s, %s, %s: %w",
-			fin.State, OpSucceeded, OpFailed, OpCancelled, ErrInvalid)
+			fin.State, api.Succeeded, api.Failed, api.Cancelled, ErrInvalid)
 	}
 	clean := func(s string) string {
 		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")

@@ -324,7 +324,7 @@ func heldError(w *writer, id, owner string) error {
 		return err
 	case cur != owner:
 		return fmt.Errorf("held by %q, not %q: %w", cur, owner, store.ErrLeaseLost)
-	case state == store.OpRunning:
+	case state == api.Running:
 		// It was finished and claimed again by the same owner name between the write and this read.
 		return fmt.Errorf("operation changed hands: %w", store.ErrLeaseLost)
 	default:
@@ -443,7 +443,7 @@ func (s *Store) CancelOperation(ctx context.Context, id string) (store.Operation
 			return store.ErrNotFound
 		case err != nil:
 			return err
-		case store.Terminal(op.State):
+		case op.State.Terminal():
 			return fmt.Errorf("operation is already %s: %w", op.State, store.ErrConflict)
 		}
 		return nil

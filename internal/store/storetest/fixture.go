@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"github.com/kdu-io/kdu/api"
+
 	"encoding/json"
 	"errors"
 	"os"
@@ -115,7 +117,7 @@ func checkFixtureWrites(t *testing.T, s store.Store, want fixture) {
 	t.Helper()
 	var running []store.Operation
 	for _, op := range want.Operations {
-		if op.State == store.OpRunning {
+		if op.State == api.Running {
 			running = append(running, op)
 		}
 	}
@@ -135,7 +137,7 @@ func checkFixtureWrites(t *testing.T, s store.Store, want fixture) {
 		sameOp(t, "RecordRevisions of fixture operation "+op.ID, got, w)
 		running[i] = got
 	}
-	list, err := s.ListOperations(ctx(t), store.OperationFilter{State: store.OpRunning, Limit: 1000})
+	list, err := s.ListOperations(ctx(t), store.OperationFilter{State: api.Running, Limit: 1000})
 	if err != nil || len(list) != len(running) {
 		t.Fatalf("ListOperations of running operations = %d, %v; want %d", len(list), err, len(running))
 	}

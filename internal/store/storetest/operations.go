@@ -99,7 +99,7 @@ func wantNoClaim(t *testing.T, s store.Store, owner string) {
 
 func mustFinish(t *testing.T, s store.Store, id, owner string) store.Operation {
 	t.Helper()
-	op, err := s.FinishOperation(ctx(t), id, owner, store.Finish{State: store.OpSucceeded})
+	op, err := s.FinishOperation(ctx(t), id, owner, store.Finish{State: api.Succeeded})
 	if err != nil {
 		t.Fatalf("FinishOperation(%q, %q): %v", id, owner, err)
 	}
@@ -168,7 +168,7 @@ func testOperationRoundTrip(t *testing.T, s store.Store) {
 	in.RequestHash = "sha256:abc"
 	// Fields the store manages are ignored on create.
 	junk := in
-	junk.State, junk.Owner, junk.Attempts, junk.Version, junk.Revision = store.OpRunning, "someone", 7, 42, 3
+	junk.State, junk.Owner, junk.Attempts, junk.Version, junk.Revision = api.Running, "someone", 7, 42, 3
 	junk.Progress, junk.Result, junk.ErrorCode, junk.ErrorMessage = []byte("p"), []byte("r"), "E", "msg"
 	junk.CancelRequested, junk.LeaseUntil = true, time.Now().Add(time.Hour)
 	junk.BaseRevision, junk.WrittenRevision = intPtr(2), 3
@@ -183,7 +183,7 @@ func testOperationRoundTrip(t *testing.T, s store.Store) {
 	checkTimes(t, "CreatedAt", created.CreatedAt, before, after)
 	checkUTC(t, "created", created)
 	want := in
-	want.State, want.Version = store.OpQueued, 1
+	want.State, want.Version = api.Queued, 1
 	want.CreatedAt, want.UpdatedAt = created.CreatedAt, created.CreatedAt
 	sameOp(t, "CreateOperation result", created, want)
 	got := mustGetOp(t, s, "op1")
@@ -240,7 +240,7 @@ func testOperationVersion(t *testing.T, s store.Store) {
 		}},
 		{"cancel", func() (store.Operation, error) { return s.CancelOperation(ctx(t), "op") }},
 		{"finish", func() (store.Operation, error) {
-			return s.FinishOperation(ctx(t), "op", "owner", store.Finish{State: store.OpCancelled})
+			return s.FinishOperation(ctx(t), "op", "owner", store.Finish{State: api.Cancelled})
 		}},
 	}
 	var prev store.Operation
@@ -378,11 +378,11 @@ func testOperationList(t *testing.T, s store.Store) {
 	if c0.ID != "op-00" || c1.ID != "op-01" || c2.ID != "op-02" {
 		t.Fatalf("claims = %s %s %s, want op-00 op-01 op-02", c0.ID, c1.ID, c2.ID)
 	}
-	if _, err := s.FinishOperation(ctx(t), "op-01", "o", store.Finish{State: store.OpCancelled}); err != nil {
+	if _, err := s.FinishOperation(ctx(t), "op-01", "o", store.Finish{State: api.Cancelled}); err != nil {
 		t.Fatal(err)
 	}
 	mustFinish(t, s, "op-02", "o")
-	state := map[string]api.OperationState{"op-00": store.OpRunning, "op-01": store.OpCancelled, "op-02": store.OpSucceeded}
+	state := map[string]api.OperationState{"op-00": api.Running, "op-01": api.Cancelled, "op-02": api.Succeeded}
 
 	match := func(f store.OperationFilter) []string {
 		var out []string
@@ -390,7 +390,7 @@ func testOperationList(t *testing.T, s store.Store) {
 			sp := specs[i]
 			st := state[sp.id]
 			if st == "" {
-				st = store.OpQueued
+				st = api.Queued
 			}
 			if (f.Projects != nil && !slices.Contains(f.Projects, sp.project)) ||
 				(f.Cluster != "" && f.Cluster != sp.cluster) || (f.Release != "" && f.Release != sp.release) ||
@@ -414,12 +414,12 @@ func testOperationList(t *testing.T, s store.Store) {
 		{"cluster", store.OperationFilter{Cluster: "c2"}},
 		{"release", store.OperationFilter{Release: "web"}},
 		{"cluster and release", store.OperationFilter{Cluster: "c1", Release: "web"}},
-		{"state queued", store.OperationFilter{State: store.OpQueued}},
-		{"state running", store.OperationFilter{State: store.OpRunning}},
-		{"state succeeded", store.OperationFilter{State: store.OpSucceeded}},
+		{"state queued", store.OperationFilter{State: api.Queued}},
+		{"state running", store.OperationFilter{State: api.Running}},
+		{"state succeeded", store.OperationFilter{State: api.Succeeded}},
 		{"kind", store.OperationFilter{Kind: "upgrade"}},
 		{"everything", store.OperationFilter{Projects: []string{"p1", "p2"}, Cluster: "c1", Release: "db",
-			State: store.OpQueued, Kind: "upgrade"}},
+			State: api.Queued, Kind: "upgrade"}},
 	}
 	for _, tc := range filters {
 		got, err := s.ListOperations(ctx(t), tc.f)
@@ -432,7 +432,7 @@ func testOperationList(t *testing.T, s store.Store) {
 		}
 		wantIDs(t, "ListOperations "+tc.name, got, match(tc.f)...)
 		for _, op := range got {
-			if op.State != store.OpQueued && op.State != state[op.ID] {
+			if op.State != api.Queued && op.State != state[op.ID] {
 				t.Errorf("%s: %s has state %s", tc.name, op.ID, op.State)
 			}
 		}
@@ -569,7 +569,7 @@ func testOperationClaimFIFO(t *testing.T, s store.Store) {
 			t.Fatalf("claim %d gave %q, want %q (oldest first)", i, op.ID, created[i].ID)
 		}
 		want := created[i]
-		want.State, want.Owner, want.Attempts, want.Version = store.OpRunning, "owner-1", 1, 2
+		want.State, want.Owner, want.Attempts, want.Version = api.Running, "owner-1", 1, 2
 		want.UpdatedAt, want.StartedAt, want.LeaseUntil = op.UpdatedAt, op.UpdatedAt, op.UpdatedAt.Add(time.Minute)
 		sameOp(t, "claimed operation", op, want)
 		checkTimes(t, "StartedAt", op.StartedAt, before, after)
@@ -596,7 +596,7 @@ func testOperationClaimPerRelease(t *testing.T, s store.Store) {
 		t.Fatalf("after a1 finished claimed %q, want a2", op.ID)
 	}
 	wantNoClaim(t, s, "o")
-	if _, err := s.FinishOperation(ctx(t), "a2", "o", store.Finish{State: store.OpFailed}); err != nil {
+	if _, err := s.FinishOperation(ctx(t), "a2", "o", store.Finish{State: api.Failed}); err != nil {
 		t.Fatal(err)
 	}
 	if op := mustClaim(t, s, "o", longLease); op.ID != "a3" {
@@ -663,21 +663,21 @@ func testOperationTakeover(t *testing.T, s store.Store) {
 	wantErr(t, "RenewLease by the old owner", err, store.ErrLeaseLost, `"op"`)
 	_, err = s.UpdateProgress(ctx(t), "op", "old", []byte("x"))
 	wantErr(t, "UpdateProgress by the old owner", err, store.ErrLeaseLost)
-	_, err = s.FinishOperation(ctx(t), "op", "old", store.Finish{State: store.OpSucceeded})
+	_, err = s.FinishOperation(ctx(t), "op", "old", store.Finish{State: api.Succeeded})
 	wantErr(t, "FinishOperation by the old owner", err, store.ErrLeaseLost)
 	sameOp(t, "operation after the old owner's attempts", mustGetOp(t, s, "op"), taken)
 	if cancel, err := s.RenewLease(ctx(t), "op", "new", longLease); err != nil || !cancel {
 		t.Errorf("RenewLease by the new owner = %v, %v; want the cancel request", cancel, err)
 	}
 	wantNoClaim(t, s, "third")
-	fin, err := s.FinishOperation(ctx(t), "op", "new", store.Finish{State: store.OpCancelled})
+	fin, err := s.FinishOperation(ctx(t), "op", "new", store.Finish{State: api.Cancelled})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fin.Owner != "new" || fin.Attempts != 2 {
 		t.Errorf("finished operation: %s", fmtOp(fin))
 	}
-	_, err = s.FinishOperation(ctx(t), "op", "old", store.Finish{State: store.OpSucceeded})
+	_, err = s.FinishOperation(ctx(t), "op", "old", store.Finish{State: api.Succeeded})
 	wantErr(t, "FinishOperation by the old owner after the new one finished", err, store.ErrLeaseLost)
 	if op := mustClaim(t, s, "third", longLease); op.ID != "next" || op.Attempts != 1 {
 		t.Errorf("after the takeover finished claimed %s, want next with 1 attempt", fmtOp(op))
@@ -724,7 +724,7 @@ func testOperationHeldByOwner(t *testing.T, s store.Store) {
 			return err
 		},
 		"FinishOperation": func(owner, id string) error {
-			_, err := s.FinishOperation(ctx(t), id, owner, store.Finish{State: store.OpSucceeded})
+			_, err := s.FinishOperation(ctx(t), id, owner, store.Finish{State: api.Succeeded})
 			return err
 		},
 	}
@@ -747,7 +747,7 @@ func testOperationHeldByOwner(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(p.Progress) != `{"phase":"wait","ready":1}` || p.State != store.OpRunning {
+	if string(p.Progress) != `{"phase":"wait","ready":1}` || p.State != api.Running {
 		t.Errorf("UpdateProgress result: %s", fmtOp(p))
 	}
 	sameOp(t, "GetOperation after UpdateProgress", mustGetOp(t, s, "op"), p)
@@ -756,7 +756,7 @@ func testOperationHeldByOwner(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if adopted.Attempts != p.Attempts+1 || adopted.Version != p.Version+1 || adopted.State != store.OpRunning ||
+	if adopted.Attempts != p.Attempts+1 || adopted.Version != p.Version+1 || adopted.State != api.Running ||
 		!adopted.LeaseUntil.Equal(adopted.UpdatedAt.Add(time.Hour)) || !adopted.StartedAt.Equal(p.StartedAt) ||
 		string(adopted.Progress) != string(p.Progress) {
 		t.Errorf("AdoptOperation: %s, was %s", fmtOp(adopted), fmtOp(p))
@@ -820,7 +820,7 @@ func testOperationRevisions(t *testing.T, s store.Store) {
 		}
 		prev = got
 	}
-	list, err := s.ListOperations(ctx(t), store.OperationFilter{State: store.OpRunning})
+	list, err := s.ListOperations(ctx(t), store.OperationFilter{State: api.Running})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("ListOperations of running operations = %d, %v; want 1", len(list), err)
 	}
@@ -847,7 +847,7 @@ func testOperationRevisions(t *testing.T, s store.Store) {
 			t.Errorf("after %s the revisions are lost: %s", name, fmtOp(op))
 		}
 	}
-	fin, err := s.FinishOperation(ctx(t), "op", "a", store.Finish{State: store.OpSucceeded, Revision: 5})
+	fin, err := s.FinishOperation(ctx(t), "op", "a", store.Finish{State: api.Succeeded, Revision: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -887,7 +887,7 @@ func testOperationRevisionsTakeover(t *testing.T, s store.Store) {
 }
 
 func testOperationFinish(t *testing.T, s store.Store) {
-	for i, st := range []api.OperationState{store.OpSucceeded, store.OpFailed, store.OpCancelled} {
+	for i, st := range []api.OperationState{api.Succeeded, api.Failed, api.Cancelled} {
 		id := "op-" + string(st)
 		mustCreateOp(t, s, sampleOp(id, "c", string(st)))
 		claimed := mustClaim(t, s, "o", time.Minute)
@@ -914,12 +914,12 @@ func testOperationFinish(t *testing.T, s store.Store) {
 
 	mustCreateOp(t, s, sampleOp("bad", "c", "bad"))
 	mustClaim(t, s, "o", time.Minute)
-	for _, st := range []api.OperationState{"", store.OpQueued, store.OpRunning, "done"} {
+	for _, st := range []api.OperationState{"", api.Queued, api.Running, "done"} {
 		_, err := s.FinishOperation(ctx(t), "bad", "o", store.Finish{State: st})
 		wantErr(t, fmt.Sprintf("FinishOperation with state %q", st), err, store.ErrInvalid)
 	}
 	// Error strings that SQL text cannot hold are cleaned, not refused: the operation must be able to end.
-	got, err := s.FinishOperation(ctx(t), "bad", "o", store.Finish{State: store.OpFailed,
+	got, err := s.FinishOperation(ctx(t), "bad", "o", store.Finish{State: api.Failed,
 		ErrorMessage: "helm said \xff\x00 no", ErrorCode: "E\x00"})
 	if err != nil {
 		t.Fatalf("FinishOperation with an unclean error message: %v", err)
@@ -940,7 +940,7 @@ func testOperationCancel(t *testing.T, s store.Store) {
 	}
 	checkTimes(t, "FinishedAt", got.FinishedAt, before, after)
 	want := q
-	want.State, want.CancelRequested, want.Version = store.OpCancelled, true, 2
+	want.State, want.CancelRequested, want.Version = api.Cancelled, true, 2
 	want.UpdatedAt, want.FinishedAt = got.FinishedAt, got.FinishedAt
 	sameOp(t, "cancelled queued operation", got, want)
 	sameOp(t, "GetOperation after cancel", mustGetOp(t, s, "queued"), got)
@@ -955,7 +955,7 @@ func testOperationCancel(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("CancelOperation of a running operation: %v", err)
 	}
-	if flagged.State != store.OpRunning || !flagged.CancelRequested || flagged.Owner != "o" ||
+	if flagged.State != api.Running || !flagged.CancelRequested || flagged.Owner != "o" ||
 		!flagged.FinishedAt.IsZero() || flagged.Version != run.Version+2 {
 		t.Errorf("cancelled running operation: %s", fmtOp(flagged))
 	}
@@ -967,7 +967,7 @@ func testOperationCancel(t *testing.T, s store.Store) {
 	if cancel, err := s.RenewLease(ctx(t), "running", "o", time.Minute); err != nil || !cancel {
 		t.Errorf("RenewLease after cancel = %v, %v; want true", cancel, err)
 	}
-	fin, err := s.FinishOperation(ctx(t), "running", "o", store.Finish{State: store.OpCancelled})
+	fin, err := s.FinishOperation(ctx(t), "running", "o", store.Finish{State: api.Cancelled})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -979,7 +979,7 @@ func testOperationCancel(t *testing.T, s store.Store) {
 		sameOp(t, "operation returned with ErrConflict", got, cur)
 		sameOp(t, "finished operation after a refused cancel", mustGetOp(t, s, id), cur)
 	}
-	if fin.State != store.OpCancelled {
+	if fin.State != api.Cancelled {
 		t.Errorf("finished as %s", fin.State)
 	}
 	_, err = s.CancelOperation(ctx(t), "absent")
@@ -1075,7 +1075,7 @@ func testOperationInvalidArguments(t *testing.T, s store.Store) {
 	wantErr(t, "RenewLease without an owner", err, store.ErrInvalid, "owner")
 	_, err = s.UpdateProgress(ctx(t), "", "o", nil)
 	wantErr(t, "UpdateProgress without an id", err, store.ErrInvalid)
-	_, err = s.FinishOperation(ctx(t), "op", "", store.Finish{State: store.OpSucceeded})
+	_, err = s.FinishOperation(ctx(t), "op", "", store.Finish{State: api.Succeeded})
 	wantErr(t, "FinishOperation without an owner", err, store.ErrInvalid)
 	_, err = s.RecordRevisions(ctx(t), "op", "o", intPtr(-1), 0)
 	wantErr(t, "RecordRevisions with a negative base", err, store.ErrInvalid, "base revision")
@@ -1091,7 +1091,7 @@ func testOperationInvalidArguments(t *testing.T, s store.Store) {
 	wantErr(t, "CancelOperation without an id", err, store.ErrInvalid)
 	_, err = s.ListOperations(ctx(t), store.OperationFilter{Cluster: "\xff"})
 	wantErr(t, "ListOperations with invalid UTF-8", err, store.ErrInvalid)
-	if op := mustGetOp(t, s, "op"); op.State != store.OpRunning || op.Version != 2 {
+	if op := mustGetOp(t, s, "op"); op.State != api.Running || op.Version != 2 {
 		t.Errorf("invalid calls changed the operation: %s", fmtOp(op))
 	}
 }
@@ -1129,7 +1129,7 @@ func testOperationCopies(t *testing.T, s store.Store) {
 		t.Error("Operation.Clone shares BaseRevision")
 	}
 	result := []byte(`{"r":1}`)
-	fin, err := s.FinishOperation(ctx(t), "op", "o", store.Finish{State: store.OpSucceeded, Result: result})
+	fin, err := s.FinishOperation(ctx(t), "op", "o", store.Finish{State: api.Succeeded, Result: result})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1168,7 +1168,7 @@ func testOperationCanceledContext(t *testing.T, s store.Store) {
 		"UpdateProgress":    func() error { _, err := s.UpdateProgress(cctx, "op", "o", []byte("p")); return err },
 		"RecordRevisions":   func() error { _, err := s.RecordRevisions(cctx, "op", "o", intPtr(1), 1); return err },
 		"FinishOperation": func() error {
-			_, err := s.FinishOperation(cctx, "op", "o", store.Finish{State: store.OpSucceeded})
+			_, err := s.FinishOperation(cctx, "op", "o", store.Finish{State: api.Succeeded})
 			return err
 		},
 		"CancelOperation": func() error { _, err := s.CancelOperation(cctx, "q"); return err },
@@ -1180,10 +1180,10 @@ func testOperationCanceledContext(t *testing.T, s store.Store) {
 			t.Errorf("%s with a canceled context: error = %v, want context.Canceled", name, err)
 		}
 	}
-	if op := mustGetOp(t, s, "op"); op.State != store.OpRunning || op.Version != 2 {
+	if op := mustGetOp(t, s, "op"); op.State != api.Running || op.Version != 2 {
 		t.Errorf("canceled calls changed the operation: %s", fmtOp(op))
 	}
-	if op := mustGetOp(t, s, "q"); op.State != store.OpQueued || op.Version != 1 {
+	if op := mustGetOp(t, s, "q"); op.State != api.Queued || op.Version != 1 {
 		t.Errorf("canceled calls changed the queued operation: %s", fmtOp(op))
 	}
 	if _, err := s.GetOperation(ctx(t), "new"); !errors.Is(err, store.ErrNotFound) {
@@ -1247,7 +1247,7 @@ func (r *ClaimRace) Worker(ctx context.Context, s store.Store, owner string, tot
 		r.running[key] = op.ID
 		r.order[key] = append(r.order[key], op.ID)
 		r.mu.Unlock()
-		if op.Attempts != 1 || op.State != store.OpRunning || op.Owner != owner {
+		if op.Attempts != 1 || op.State != api.Running || op.Owner != owner {
 			r.mu.Lock()
 			r.fail("claimed operation %s", fmtOp(op))
 			r.mu.Unlock()
@@ -1257,7 +1257,7 @@ func (r *ClaimRace) Worker(ctx context.Context, s store.Store, owner string, tot
 		r.mu.Lock()
 		delete(r.running, key) // before the store lets the release go, so a correct store never trips the check
 		r.mu.Unlock()
-		_, ferr := s.FinishOperation(ctx, op.ID, owner, store.Finish{State: store.OpSucceeded})
+		_, ferr := s.FinishOperation(ctx, op.ID, owner, store.Finish{State: api.Succeeded})
 		r.mu.Lock()
 		if perr != nil || ferr != nil {
 			r.fail("%s on %s: progress %v, finish %v", owner, op.ID, perr, ferr)
@@ -1284,7 +1284,7 @@ func (r *ClaimRace) Check(t *testing.T, s store.Store, ops []store.Operation) {
 			t.Errorf("operation %s was never claimed", op.ID)
 		}
 		got, err := s.GetOperation(context.Background(), op.ID)
-		if err != nil || got.State != store.OpSucceeded || got.Attempts != 1 {
+		if err != nil || got.State != api.Succeeded || got.Attempts != 1 {
 			t.Errorf("operation %s at the end: %s, %v", op.ID, fmtOp(got), err)
 		}
 	}
