@@ -349,7 +349,7 @@ func archiveCases() []archiveCase {
 		{name: "fifo", want: `entry "mychart/pipe" is a FIFO`, data: func(t testing.TB) []byte { return tgz(t, withFile(ent{name: "mychart/pipe", typ: tar.TypeFifo})...) }},
 
 		// YAML.
-		{name: "billion laughs in values.yaml", want: `"mychart/values.yaml": YAML alias expansion exceeds 1000000 nodes`, data: func(t testing.TB) []byte {
+		{name: "billion laughs in values.yaml", want: `"mychart/values.yaml": YAML alias expansion exceeds 100000 nodes`, data: func(t testing.TB) []byte {
 			return tgz(t, file("mychart/Chart.yaml", "name: c\n"), file("mychart/values.yaml", laughs))
 		}},
 		{name: "billion laughs within small limits", lim: small, want: "YAML alias expansion exceeds 1000 nodes", data: func(t testing.TB) []byte {
@@ -414,7 +414,7 @@ func TestCheckArchive(t *testing.T) {
 
 // TestDefaultLimits checks that zero fields mean the defaults.
 func TestDefaultLimits(t *testing.T) {
-	want := Limits{MaxArchiveSize: 20 << 20, MaxFiles: 5000, MaxDecompressedSize: 64 << 20, MaxFileSize: 16 << 20, MaxYAMLNodes: 1_000_000, MaxYAMLFileSize: 5 << 20}
+	want := Limits{MaxArchiveSize: 20 << 20, MaxFiles: 5000, MaxDecompressedSize: 64 << 20, MaxFileSize: 16 << 20, MaxYAMLNodes: 100_000, MaxYAMLFileSize: 5 << 20}
 	if got := DefaultLimits(); got != want {
 		t.Fatalf("DefaultLimits() = %+v, want %+v", got, want)
 	}

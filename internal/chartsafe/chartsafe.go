@@ -39,8 +39,9 @@ type Limits struct {
 	MaxDecompressedSize int64
 	// MaxFileSize is the most bytes one file may have (default 16 MiB).
 	MaxFileSize int64
-	// MaxYAMLNodes is the most nodes one YAML document may have once its
-	// aliases are expanded (default 1_000_000); see CheckYAML.
+	// MaxYAMLNodes is the most nodes the aliases of one YAML document may
+	// add once expanded (default 100,000, kdu's one alias budget); see
+	// CheckAliases.
 	MaxYAMLNodes int
 	// MaxYAMLFileSize is the most bytes one YAML file that is checked with
 	// CheckYAML (values.yaml, Chart.yaml, CRDs...) may have (default 5 MiB,
@@ -55,7 +56,7 @@ const (
 	DefaultMaxFiles            = 5000
 	DefaultMaxDecompressedSize = 64 << 20
 	DefaultMaxFileSize         = 16 << 20
-	DefaultMaxYAMLNodes        = 1_000_000
+	DefaultMaxYAMLNodes        = 100_000
 	DefaultMaxYAMLFileSize     = 5 << 20
 )
 
