@@ -53,6 +53,46 @@ type Wait struct {
 	Timeout time.Duration
 	// Progress receives readiness updates while the operation runs.
 	Progress ProgressFunc
+	// Observe, if set, is told what the operation does to the release's history (see Observer).
+	Observe Observer
+}
+
+// Observation is one thing an operation did to its release's recorded history.
+type Observation struct {
+	Event ObservedEvent
+	// Revision is the revision concerned; with ObservedBase, 0 means there was no release.
+	Revision int
+	// State is the state recorded with the revision, or (ObservedDelete) the state it had.
+	State ReleaseState
+}
+
+// ObservedEvent says what an Observation reports.
+type ObservedEvent int
+
+// Observed events.
+const (
+	// ObservedBase is the revision the operation starts from, reported once, before anything changes.
+	ObservedBase = ObservedEvent(engine.Base)
+	// ObservedWrite is a revision about to be created or updated.
+	ObservedWrite = ObservedEvent(engine.Write)
+	// ObservedDelete is a revision removed from the history.
+	ObservedDelete = ObservedEvent(engine.Delete)
+)
+
+// Observer receives Observations synchronously, in order, from the goroutine running the operation: the Base
+// once the release's lock is held and before anything changes (an error stops the operation before it acts),
+// then each revision before it is written and after it is deleted (errors are logged: the engine's action
+// cannot be stopped half-way). kdu's service records them with the operation, and decides from them, after a
+// crash, what an interrupted operation did.
+type Observer func(Observation) error
+
+func (o Observer) engine() engine.Observer {
+	if o == nil {
+		return nil
+	}
+	return func(ev engine.Observation) error {
+		return o(Observation{Event: ObservedEvent(ev.Event), Revision: ev.Revision, State: ev.State})
+	}
 }
 
 func (w Wait) engine(def time.Duration) (engine.WaitOptions, error) {
@@ -63,7 +103,7 @@ func (w Wait) engine(def time.Duration) (engine.WaitOptions, error) {
 	if t == 0 {
 		t = def
 	}
-	return engine.WaitOptions{Wait: w.Wait, Atomic: w.Atomic, Timeout: t, Progress: w.Progress}, nil
+	return engine.WaitOptions{Wait: w.Wait, Atomic: w.Atomic, Timeout: t, Progress: w.Progress, Observe: w.Observe.engine()}, nil
 }
 
 // InstallOptions describe an install (spec §4.4).
@@ -477,6 +517,8 @@ type UninstallOptions struct {
 	// Wait blocks until the release's objects are gone.
 	Wait    bool
 	Timeout time.Duration
+	// Observe, if set, is told what the uninstall does to the release's history (see Observer).
+	Observe Observer
 }
 
 // Uninstall removes a release and its history. It is idempotent: uninstalling a release that does not exist
@@ -495,7 +537,7 @@ func (m *Manager) Uninstall(ctx context.Context, t Target, opts UninstallOptions
 	}
 	defer unlock()
 	m.log.Info("uninstall", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace)
-	rel, err := cc.engine.Uninstall(ctx, engine.UninstallRequest{Key: key, Wait: opts.Wait, Timeout: opts.Timeout})
+	rel, err := cc.engine.Uninstall(ctx, engine.UninstallRequest{Key: key, Wait: opts.Wait, Timeout: opts.Timeout, Observe: opts.Observe.engine()})
 	if errors.Is(err, engine.ErrReleaseNotFound) {
 		return nil, nil
 	}

@@ -108,6 +108,45 @@ type WaitOptions struct {
 	Timeout time.Duration
 	// Progress, if set, receives readiness updates while the operation runs.
 	Progress ProgressFunc
+	// Observe, if set, is told what the operation does to the release's history (see Observer).
+	Observe Observer
+}
+
+// Observation is one thing an operation did to a release's recorded history.
+type Observation struct {
+	Event ObservedEvent
+	// Revision is the revision concerned; with Base, 0 means there was no release.
+	Revision int
+	// State is the state recorded with the revision (Base, Write) or the state it had (Delete).
+	State State
+}
+
+// ObservedEvent says what an Observation reports.
+type ObservedEvent int
+
+// Observed events.
+const (
+	// Base is the revision the operation starts from, reported once, before the operation changes anything.
+	Base ObservedEvent = iota + 1
+	// Write is a revision about to be created or updated in the release's history.
+	Write
+	// Delete is a revision removed from the release's history (an uninstall, or history trimming).
+	Delete
+)
+
+// Observer receives Observations synchronously, in order, from the goroutine running the operation: Base once
+// the caller's release lock is held and before anything changes, then a Write before each revision is created
+// or updated (so a process that dies right after has already recorded it), and a Delete after each removal. An
+// error from Base stops the operation before it acts; errors from the others are logged by the caller, since
+// Helm's action cannot be stopped half-way.
+type Observer func(Observation) error
+
+// Notify sends o to the observer, if there is one.
+func (f Observer) Notify(o Observation) error {
+	if f == nil {
+		return nil
+	}
+	return f(o)
 }
 
 // Chart is a loaded chart, opaque outside the engine that loaded it.
@@ -165,6 +204,8 @@ type UninstallRequest struct {
 	Key
 	Wait    bool
 	Timeout time.Duration
+	// Observe, if set, is told what the uninstall does to the release's history (see Observer).
+	Observe Observer
 }
 
 // Engine performs KDU operations on one cluster. Implementations are safe for concurrent use; callers

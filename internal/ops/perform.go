@@ -25,6 +25,7 @@ func decode(b []byte, v any) error {
 // perform runs an operation through the library.
 func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.ProgressFunc) outcome {
 	m := r.cfg.Manager
+	observe := r.recorder(op, r.log.With("operation_id", op.ID)).observer()
 	t := kdu.Target{Cluster: op.Cluster, Namespace: op.Namespace, Name: op.Release}
 	switch op.Kind {
 	case api.KindInstall:
@@ -36,7 +37,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err != nil {
 			return outcome{err: err}
 		}
-		o.Name, o.Namespace, o.Progress = op.Release, op.Namespace, progress
+		o.Name, o.Namespace, o.Progress, o.Observe = op.Release, op.Namespace, progress, observe
 		rel, err := m.Install(ctx, op.Cluster, o)
 		return outcome{rel, err}
 	case api.KindUpgrade:
@@ -48,7 +49,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err != nil {
 			return outcome{err: err}
 		}
-		o.Progress = progress
+		o.Progress, o.Observe = progress, observe
 		rel, err := m.Upgrade(ctx, t, o)
 		return outcome{rel, err}
 	case api.KindScale:
@@ -60,7 +61,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err != nil {
 			return outcome{err: err}
 		}
-		o.Progress = progress
+		o.Progress, o.Observe = progress, observe
 		rel, err := m.Scale(ctx, t, o)
 		return outcome{rel, err}
 	case api.KindRollback:
@@ -72,7 +73,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err != nil {
 			return outcome{err: err}
 		}
-		o.Progress = progress
+		o.Progress, o.Observe = progress, observe
 		rel, err := m.Rollback(ctx, t, o)
 		return outcome{rel, err}
 	case api.KindUninstall:
@@ -84,6 +85,7 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		if err != nil {
 			return outcome{err: err}
 		}
+		o.Observe = observe
 		rel, err := m.Uninstall(ctx, t, o)
 		return outcome{rel, err}
 	}
@@ -103,61 +105,57 @@ func atomic(op store.Operation) bool {
 	return false
 }
 
-// recover resolves an operation whose previous owner stopped while running it. The policy (README,
-// "Restart safety"):
-//   - the release is pending-*: the dead process was inside the Helm action. The revision is marked failed
-//     so the release is usable again; if the operation was atomic, its rollback is done now (an install is
-//     uninstalled, an upgrade or scale returns to the previous revision). The operation fails "interrupted".
-//   - the release changed after the operation started and is not pending: the action completed; the
-//     operation takes the outcome the release shows (deployed: succeeded; failed: failed).
-//   - nothing changed: the action never reached the cluster, so it runs now.
+// recover resolves an operation whose previous owner stopped while running it, by the table in decide.go
+// (README, "Restart safety"): from the revisions the operation recorded and the release's state now.
 func (r *Runner) recover(ctx context.Context, op store.Operation, progress kdu.ProgressFunc, log *slog.Logger) outcome {
 	m := r.cfg.Manager
 	t := kdu.Target{Cluster: op.Cluster, Namespace: op.Namespace, Name: op.Release}
-	cur, err := m.Find(ctx, t)
+	rel, err := m.Find(ctx, t)
 	var nf *kdu.NotFoundError
 	missing := errors.As(err, &nf) && nf.Kind == "release"
 	if err != nil && !missing {
 		return outcome{err: fmt.Errorf("%w: its process stopped, and the release's state cannot be read: %w", apierr.ErrInterrupted, err)}
 	}
-	if cur != nil && cur.State.IsPending() {
-		state := cur.State
+	var cur *current
+	if rel != nil && !missing {
+		cur = &current{Revision: rel.Revision, State: rel.State}
+	}
+	d := decide(op.Kind, atomic(op), op.BaseRevision, op.WrittenRevision, cur)
+	log.Info("recovering an interrupted operation", "base_revision", op.BaseRevision, "written_revision", op.WrittenRevision,
+		"decision", d.String())
+	switch d.verdict {
+	case rerun:
+		return r.perform(ctx, op, progress)
+	case succeed:
+		return outcome{rel: rel}
+	}
+	msg := d.why
+	writes := r.recorder(op, log).writesOnly()
+	if d.unlock {
 		if _, _, err := m.Unlock(ctx, t, fmt.Sprintf("kdu: %s interrupted: its process stopped (operation %s)", op.Kind, op.ID)); err != nil {
-			return outcome{rel: cur, err: fmt.Errorf("%w: the release was left %s and could not be marked failed: %w", apierr.ErrInterrupted, state, err)}
+			return outcome{rel: rel, err: fmt.Errorf("%w: %s, but it could not be marked failed: %w", apierr.ErrInterrupted, msg, err)}
 		}
-		msg := fmt.Sprintf("its process stopped during the Helm action; the release was left %s and is now marked failed", state)
-		var rel *kdu.Release
-		if atomic(op) {
-			switch op.Kind {
-			case api.KindInstall:
-				if _, err = m.Uninstall(ctx, t, kdu.UninstallOptions{}); err == nil {
-					msg += "; as the operation was atomic, the release was uninstalled"
-				}
-			default:
-				if rel, err = m.Rollback(ctx, t, kdu.RollbackOptions{Wait: kdu.Wait{Progress: progress}}); err == nil {
-					msg += fmt.Sprintf("; as the operation was atomic, it was rolled back (revision %d)", rel.Revision)
-				}
-			}
-			if err != nil {
-				msg += fmt.Sprintf("; the atomic rollback failed: %v", err)
-			}
-		}
-		if rel == nil {
-			rel, _ = m.Find(ctx, t)
-		}
-		log.Warn("release left pending by a stopped process resolved", "detail", msg)
-		return outcome{rel: rel, err: fmt.Errorf("%w: %s", apierr.ErrInterrupted, msg)}
 	}
-	if op.Kind == api.KindUninstall && missing {
-		return outcome{}
-	}
-	if cur != nil && !op.StartedAt.IsZero() && !cur.Updated.Before(op.StartedAt) && op.Kind != api.KindUninstall {
-		if cur.State == kdu.ReleaseState("deployed") {
-			log.Info("the interrupted operation had completed; recording its outcome", "revision", cur.Revision)
-			return outcome{rel: cur}
+	switch d.repair {
+	case uninstallRelease:
+		if _, err := m.Uninstall(ctx, t, kdu.UninstallOptions{Observe: writes}); err != nil {
+			msg += fmt.Sprintf("; uninstalling the release failed: %v", err)
+		} else {
+			msg += "; the release was uninstalled (atomic)"
 		}
-		return outcome{rel: cur, err: fmt.Errorf("%w: its process stopped; the release ended %s: %s", apierr.ErrInterrupted, cur.State, cur.Description)}
+	case rollbackToBase:
+		base := *op.BaseRevision
+		if back, err := m.Rollback(ctx, t, kdu.RollbackOptions{Revision: base, Wait: kdu.Wait{Progress: progress, Observe: writes}}); err != nil {
+			msg += fmt.Sprintf("; rolling back to revision %d failed: %v", base, err)
+		} else {
+			msg += fmt.Sprintf("; it was rolled back to revision %d (atomic), now revision %d", base, back.Revision)
+		}
 	}
-	log.Info("the interrupted operation had not reached the cluster; running it now")
-	return r.perform(ctx, op, progress)
+	if after, err := m.Find(ctx, t); err == nil {
+		rel = after
+	} else if errors.As(err, &nf) {
+		rel = nil
+	}
+	log.Warn("interrupted operation resolved", "detail", msg)
+	return outcome{rel: rel, err: fmt.Errorf("%w: %s", apierr.ErrInterrupted, msg)}
 }

@@ -3,7 +3,11 @@ package serve_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
@@ -361,4 +367,87 @@ func TestKillDuringUpgradeOtherReplica(t *testing.T) {
 		t.Errorf("release is %q after the new upgrade, want deployed", st)
 	}
 	second.callJSON(http.StatusOK, "DELETE", "/v1/clusters/dev/kdus/"+name+"?wait=true&namespace="+ns, "", nil, &op)
+}
+
+// rsSetReleaseState rewrites the state Helm recorded for revision rev of a release, as a process killed at that
+// point would have left it: the release Secret holds base64 of the gzipped JSON release, and a "status" label.
+func rsSetReleaseState(t *testing.T, ns, name string, rev int, state string) {
+	t.Helper()
+	ctx := context.Background()
+	secrets := tc.Clientset.CoreV1().Secrets(ns)
+	sec, err := secrets.Get(ctx, fmt.Sprintf("sh.helm.release.v1.%s.v%d", name, rev), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(string(sec.Data["release"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel map[string]any
+	if err := json.NewDecoder(zr).Decode(&rel); err != nil {
+		t.Fatal(err)
+	}
+	rel["info"].(map[string]any)["status"] = state
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(rel); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sec.Data["release"] = []byte(base64.StdEncoding.EncodeToString(buf.Bytes()))
+	sec.Labels["status"] = state
+	if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKillDuringAtomicInstallRollback kills the server while an atomic install waits, and leaves its release
+// as a kill during the install's rollback (Helm's uninstall) would: "uninstalling". The restarted process
+// decides from the revisions the operation recorded (it wrote revision 1 from none) that the install failed
+// and its rollback was cut short, finishes the uninstall, and fails the operation "interrupted"; the release
+// is gone, not left uninstalling for good.
+func TestKillDuringAtomicInstallRollback(t *testing.T) {
+	bin := rsBuildKdu(t)
+	dataDir := t.TempDir()
+	ns := tc.Namespace(t)
+	first := rsServe(t, bin, dataDir, "r1")
+	first.registerDev("", "dev", "")
+
+	const name = "rs-kill-rollback"
+	var op api.Operation
+	first.callJSON(http.StatusAccepted, "POST", "/v1/clusters/dev/kdus", "", api.InstallRequest{
+		Name: name, Namespace: ns, ChartSource: api.ChartSource{ChartArchive: chartrepotest.Package(t, webappDir(t), "0.1.0")},
+		Values: api.Values{SetString: rsNeverReady},
+		Wait:   api.Wait{Atomic: rsBool(true), Timeout: rsTimeout(5 * time.Minute)},
+	}, &op)
+	rsWaitRunningAndPending(first.svc, op.ID, name, ns, "pending-install")
+	first.kill()
+	rsSetReleaseState(t, ns, name, 1, "uninstalling")
+
+	second := rsServe(t, bin, dataDir, "r1")
+	done := rsWaitEnd(second.svc, op.ID, 90*time.Second)
+	if done.State != api.Failed || done.Error == nil || done.Error.Code != "interrupted" {
+		t.Fatalf("operation after the restart: %s %+v, want failed with code interrupted", done.State, done.Error)
+	}
+	for _, part := range []string{"rollback was uninstalling", "uninstalled"} {
+		if !strings.Contains(done.Error.Message, part) {
+			t.Errorf("error message %q does not contain %q", done.Error.Message, part)
+		}
+	}
+	if st := rsReleaseState(second.svc, name, ns); st != "" {
+		t.Fatalf("release is %q after the recovery, want it gone", st)
+	}
+	recs := rsLogged(t, second.logPath, "recovering an interrupted operation", op.ID)
+	if len(recs) == 0 {
+		t.Fatalf("no recovery decision logged for %s", op.ID)
+	}
+	if recs[0]["base_revision"] != float64(0) || recs[0]["written_revision"] != float64(1) {
+		t.Errorf("recorded revisions: base %v written %v, want 0 and 1", recs[0]["base_revision"], recs[0]["written_revision"])
+	}
 }

@@ -37,12 +37,14 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 		return nil, err
 	}
 
-	createdNS, err := e.ensureNamespace(ctx, req.Namespace, req.CreateNamespace)
+	cfg, err := e.configuration(req.Namespace)
 	if err != nil {
 		return nil, err
 	}
-
-	cfg, err := e.configuration(req.Namespace)
+	if err := observe(cfg, req.Name, req.Observe, e.log); err != nil {
+		return nil, err
+	}
+	createdNS, err := e.ensureNamespace(ctx, req.Namespace, req.CreateNamespace)
 	if err != nil {
 		return nil, err
 	}

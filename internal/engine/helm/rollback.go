@@ -35,6 +35,9 @@ func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*eng
 	if err != nil {
 		return nil, err
 	}
+	if err := observe(cfg, k.Name, req.Observe, e.log); err != nil {
+		return nil, err
+	}
 	rb := action.NewRollback(cfg)
 	rb.Version = target
 	rb.WaitStrategy = waitStrategy(req.WaitOptions)

@@ -21,6 +21,9 @@ func (e *Engine) Uninstall(ctx context.Context, req engine.UninstallRequest) (*e
 	if err != nil {
 		return nil, err
 	}
+	if err := observe(cfg, k.Name, req.Observe, e.log); err != nil {
+		return nil, err
+	}
 	un := action.NewUninstall(cfg)
 	un.KeepHistory = false
 	un.IgnoreNotFound = true

@@ -37,6 +37,9 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	if err != nil {
 		return nil, err
 	}
+	if err := observe(cfg, req.Name, req.Observe, e.log); err != nil {
+		return nil, err
+	}
 	up := action.NewUpgrade(cfg)
 	up.Namespace = cur.rel.Namespace
 	switch req.ValuesMode {

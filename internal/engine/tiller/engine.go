@@ -144,6 +144,11 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 	if err != nil {
 		return nil, err
 	}
+	base, err := e.observeBase(ctx, req.Name, req.Observe)
+	if err != nil {
+		return nil, err
+	}
+	notifyWrite(req.Observe, base+1, engine.StatePendingInstall, e.log)
 	wait := req.Wait || req.Atomic
 	key := engine.Key{Namespace: req.Namespace, Name: req.Name}
 	stop := e.watchProgress(ctx, key, "waiting", req.Progress)
@@ -156,7 +161,7 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 		err = e.classify(err, req.Name)
 		if req.Atomic && !errors.Is(err, engine.ErrReleaseExists) {
 			e.log.Warn("atomic install failed: purging the release", "release", req.Name, "error", err.Error())
-			if _, uerr := e.uninstall(context.WithoutCancel(ctx), req.Name, req.Timeout); uerr != nil && !errors.Is(uerr, engine.ErrReleaseNotFound) {
+			if _, uerr := e.uninstall(context.WithoutCancel(ctx), req.Name, req.Timeout, req.Observe); uerr != nil && !errors.Is(uerr, engine.ErrReleaseNotFound) {
 				return nil, fmt.Errorf("%w (and purging it failed: %w)", err, uerr)
 			}
 			return nil, fmt.Errorf("%w; the release was purged (atomic)", err)
@@ -207,6 +212,10 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	if err != nil {
 		return nil, err
 	}
+	if err := req.Observe.Notify(engine.Observation{Event: engine.Base, Revision: int(cur.GetVersion()), State: stateOf(cur)}); err != nil {
+		return nil, err
+	}
+	notifyWrite(req.Observe, int(cur.GetVersion())+1, engine.StatePendingUpgrade, e.log)
 	wait := req.Wait || req.Atomic
 	stop := e.watchProgress(ctx, req.Key, "waiting", req.Progress)
 	resp, err := rc.UpdateRelease(cctx, &services.UpdateReleaseRequest{
@@ -219,7 +228,7 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 		if req.Atomic && !errors.Is(err, engine.ErrReleaseNotFound) {
 			e.log.Warn("atomic upgrade failed: rolling back", "release", req.Name, "to", cur.GetVersion(), "error", err.Error())
 			_, rerr := e.Rollback(context.WithoutCancel(ctx), engine.RollbackRequest{Key: engine.Key{Name: req.Name},
-				Revision: int(cur.GetVersion()), WaitOptions: engine.WaitOptions{Wait: true, Timeout: req.Timeout}})
+				Revision: int(cur.GetVersion()), WaitOptions: engine.WaitOptions{Wait: true, Timeout: req.Timeout, Observe: followOn(req.Observe)}})
 			if rerr != nil {
 				return nil, fmt.Errorf("%w (and rolling back failed: %w)", err, rerr)
 			}
@@ -247,6 +256,11 @@ func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*eng
 	if err != nil {
 		return nil, err
 	}
+	base, err := e.observeBase(ctx, req.Name, req.Observe)
+	if err != nil {
+		return nil, err
+	}
+	notifyWrite(req.Observe, base+1, engine.StatePendingRollback, e.log)
 	stop := e.watchProgress(ctx, req.Key, "rolling back", req.Progress)
 	resp, err := rc.RollbackRelease(cctx, &services.RollbackReleaseRequest{
 		Name: req.Name, Version: int32(rev), Wait: req.Wait || req.Atomic, Timeout: e.timeoutSeconds(req.Timeout),
@@ -266,17 +280,23 @@ func (e *Engine) Uninstall(ctx context.Context, req engine.UninstallRequest) (*e
 			return nil, err
 		}
 	}
-	return e.uninstall(ctx, req.Name, req.Timeout)
+	return e.uninstall(ctx, req.Name, req.Timeout, req.Observe)
 }
 
-func (e *Engine) uninstall(ctx context.Context, name string, timeout time.Duration) (*engine.Release, error) {
+func (e *Engine) uninstall(ctx context.Context, name string, timeout time.Duration, o engine.Observer) (*engine.Release, error) {
 	rc, cctx, err := e.c.rpc(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := e.observeBase(ctx, name, o); err != nil {
 		return nil, err
 	}
 	resp, err := rc.UninstallRelease(cctx, &services.UninstallReleaseRequest{Name: name, Purge: true, Timeout: e.timeoutSeconds(timeout)})
 	if err != nil {
 		return nil, e.classify(err, name)
+	}
+	if r := resp.GetRelease(); r != nil {
+		_ = o.Notify(engine.Observation{Event: engine.Delete, Revision: int(r.GetVersion()), State: engine.StateUninstalled})
 	}
 	rel := toRelease(resp.GetRelease())
 	rel.State = engine.StateUninstalled
@@ -485,16 +505,21 @@ var states = map[release.Status_Code]engine.State{
 	release.Status_PENDING_ROLLBACK: engine.StatePendingRollback,
 }
 
+// stateOf is the state of a Tiller release record.
+func stateOf(r *release.Release) engine.State {
+	if st, ok := states[r.GetInfo().GetStatus().GetCode()]; ok {
+		return st
+	}
+	return engine.StateUnknown
+}
+
 func toRelease(r *release.Release) *engine.Release {
 	md := r.GetChart().GetMetadata()
 	info := r.GetInfo()
 	out := &engine.Release{
 		Name: r.GetName(), Namespace: r.GetNamespace(), Revision: int(r.GetVersion()),
-		State: states[info.GetStatus().GetCode()], Description: info.GetDescription(),
+		State: stateOf(r), Description: info.GetDescription(),
 		ChartName: md.GetName(), ChartVersion: md.GetVersion(), AppVersion: md.GetAppVersion(),
-	}
-	if out.State == "" {
-		out.State = engine.StateUnknown
 	}
 	if md != nil {
 		out.Chart = md.GetName() + "-" + md.GetVersion()
@@ -506,4 +531,46 @@ func toRelease(r *release.Release) *engine.Release {
 		out.Updated = t.AsTime()
 	}
 	return out
+}
+
+// observeBase reports the release's newest revision (0: none) to o as the operation's Base, and returns it.
+// Tiller's storage cannot be wrapped from outside, so the Tiller engine reports what it asks Tiller to write.
+func (e *Engine) observeBase(ctx context.Context, name string, o engine.Observer) (int, error) {
+	if o == nil {
+		return 0, nil
+	}
+	ev := engine.Observation{Event: engine.Base}
+	cur, err := e.content(ctx, name, 0)
+	switch {
+	case errors.Is(err, engine.ErrReleaseNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		ev.Revision, ev.State = int(cur.GetVersion()), stateOf(cur)
+	}
+	if err := o(ev); err != nil {
+		return 0, fmt.Errorf("recording the revision %s starts from: %w", name, err)
+	}
+	return ev.Revision, nil
+}
+
+// notifyWrite reports a revision Tiller is about to write.
+func notifyWrite(o engine.Observer, revision int, state engine.State, log *slog.Logger) {
+	if err := o.Notify(engine.Observation{Event: engine.Write, Revision: revision, State: state}); err != nil {
+		log.Warn("recording a revision Tiller writes", "revision", revision, "err", err)
+	}
+}
+
+// followOn passes an operation's observer to the action it runs on failure (an atomic upgrade's rollback): the
+// follow-on's Base is the operation's own revision, so only its writes are passed on.
+func followOn(o engine.Observer) engine.Observer {
+	if o == nil {
+		return nil
+	}
+	return func(ev engine.Observation) error {
+		if ev.Event == engine.Base {
+			return nil
+		}
+		return o(ev)
+	}
 }
