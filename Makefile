@@ -10,12 +10,13 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -X github.com/kdu-io/kdu/internal/cli.Version=$(VERSION)
 TEST_FLAGS   ?= -count=1 -timeout 30m
 FUZZTIME     ?= 10s
+SOAK_ROUNDS  ?= 100
 RACE_PKGS    ?= ./internal/locks/ ./internal/store/... ./internal/testkit/pgtest/ ./internal/secret/ ./internal/engine/values/ ./internal/cluster/ ./internal/engine/helm/ ./internal/ops/ ./internal/statustarget/...
 
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -buildvcs=false
 
-.PHONY: all build demo test unit lint helm2 fuzz bench cluster-up cluster-down clean help
+.PHONY: all build demo test unit lint helm2 fuzz bench soak cluster-up cluster-down clean help
 
 all: build
 
@@ -63,6 +64,10 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 bench: ## kdu status (library, and through the API under 50 clients) against `helm status` exec'd, on the local cluster
 	bash bench/run.sh
+
+soak: ## SIGKILL kdu serve at random points of SOAK_ROUNDS operations (default 100) and check what each round left
+	scripts/devcluster up >/dev/null
+	$(GO) run ./bench/soak -rounds $(SOAK_ROUNDS)
 
 cluster-up: ## start (building once) the local control plane
 	scripts/devcluster up

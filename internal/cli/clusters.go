@@ -130,8 +130,8 @@ func (a *app) clusterShowCmd() *cobra.Command {
 					row(w, "TILLER ADDRESS:", addr)
 					row(w, "TILLER INSTALLED BY KDU:", c.InstalledSW)
 				}
-				row(w, "REGISTERED:", ago(c.CreatedAt))
-				row(w, "UPDATED:", ago(c.UpdatedAt))
+				row(w, "REGISTERED:", timestamp(c.CreatedAt))
+				row(w, "UPDATED:", timestamp(c.UpdatedAt))
 			})
 		},
 	}
@@ -169,7 +169,7 @@ gone), leaving whatever runs there untouched. On a Helm 2 cluster, --uninstall-s
 func clusterTable(w io.Writer, cs []kdu.Cluster) {
 	row(w, "NAME", "SERVER", "VERSION", "NAMESPACE", "FLAVOUR", "REGISTERED")
 	for _, c := range cs {
-		row(w, c.ID, c.Server, orDash(c.Version), c.Namespace, c.Flavour, ago(c.CreatedAt))
+		row(w, c.ID, c.Server, orDash(c.Version), c.Namespace, c.Flavour, timestamp(c.CreatedAt))
 	}
 }
 

@@ -325,7 +325,7 @@ func (a *app) statusCmd() *cobra.Command {
 				row(w, "REVISION:", st.Revision)
 				row(w, "CHART:", st.Chart)
 				row(w, "APP VERSION:", orDash(st.AppVersion))
-				row(w, "UPDATED:", ago(st.Updated))
+				row(w, "UPDATED:", timestamp(st.Updated))
 				row(w, "DESCRIPTION:", st.Description)
 				row(w, "RESOURCES:", fmt.Sprintf("%d/%d ready", ready, total))
 				row(w, "")
@@ -378,7 +378,7 @@ func (a *app) historyCmd() *cobra.Command {
 			return a.print(h, func(w io.Writer) {
 				row(w, "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION")
 				for _, r := range h {
-					row(w, r.Revision, ago(r.Updated), r.State, r.Chart, orDash(r.AppVersion), r.Description)
+					row(w, r.Revision, timestamp(r.Updated), r.State, r.Chart, orDash(r.AppVersion), r.Description)
 				}
 			})
 		},
@@ -451,6 +451,6 @@ func (a *app) printRelease(rel *kdu.Release) error {
 func releaseTable(w io.Writer, rels []kdu.Release) {
 	row(w, "NAME", "NAMESPACE", "REVISION", "STATUS", "CHART", "APP VERSION", "UPDATED")
 	for _, r := range rels {
-		row(w, r.Name, r.Namespace, r.Revision, r.State, r.Chart, orDash(r.AppVersion), ago(r.Updated))
+		row(w, r.Name, r.Namespace, r.Revision, r.State, r.Chart, orDash(r.AppVersion), timestamp(r.Updated))
 	}
 }

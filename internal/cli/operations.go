@@ -69,7 +69,7 @@ func (a *app) operationCmd() *cobra.Command {
 						errText = op.Error.Code
 					}
 					row(w, op.ID, op.Kind, op.Target.Cluster, orDash(op.Target.Namespace), op.Target.Name, op.State,
-						revision(op.Revision), ago(op.CreatedAt), errText)
+						revision(op.Revision), timestamp(op.CreatedAt), errText)
 				}
 			})
 		},
@@ -160,12 +160,12 @@ func (a *app) printOperation(op *api.Operation) error {
 		row(w, "TARGET:", fmt.Sprintf("%s/%s/%s", op.Target.Cluster, orDash(op.Target.Namespace), op.Target.Name))
 		row(w, "STATE:", op.State)
 		row(w, "REVISION:", revision(op.Revision))
-		row(w, "CREATED:", ago(op.CreatedAt))
+		row(w, "CREATED:", timestamp(op.CreatedAt))
 		if op.StartedAt != nil {
-			row(w, "STARTED:", ago(*op.StartedAt))
+			row(w, "STARTED:", timestamp(*op.StartedAt))
 		}
 		if op.FinishedAt != nil {
-			row(w, "FINISHED:", ago(*op.FinishedAt))
+			row(w, "FINISHED:", timestamp(*op.FinishedAt))
 		}
 		if op.Progress != nil {
 			row(w, "PROGRESS:", fmt.Sprintf("%s %d/%d ready", op.Progress.Phase, op.Progress.Ready, op.Progress.Total))

@@ -41,7 +41,8 @@ func row(w io.Writer, cols ...any) {
 	fmt.Fprintln(w, strings.Join(parts, "\t"))
 }
 
-func ago(t time.Time) string {
+// timestamp renders a time in local time, or "-" for none.
+func timestamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
