@@ -2,6 +2,7 @@ package apiconv
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -71,4 +72,72 @@ func TestOptionErrorsNameTheField(t *testing.T) {
 			t.Errorf("mode %q: %v %v", mode, o.ValuesMode, err)
 		}
 	}
+}
+
+// TestRoundTrip sends library options to the API form and back (what the CLI's remote backend and the server
+// do between them): every field arrives as it was sent.
+func TestRoundTrip(t *testing.T) {
+	vals := kdu.Values{
+		Files:  []kdu.ValuesFile{{Name: "a.yaml", Data: []byte("x: 1\n")}, {Name: "b.yaml", Data: []byte("y: [2]\n")}},
+		Params: map[string]any{"k": "!!yaml {a: 1}"}, Set: []string{"a=1", "b.c=2"}, SetString: []string{"s=007"},
+	}
+	wait := kdu.Wait{Wait: true, Atomic: true, Timeout: 90 * time.Second}
+	check := func(name string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s round trip:\n got %#v\nwant %#v", name, got, want)
+		}
+	}
+
+	in := kdu.InstallOptions{Name: "web", Chart: "repo/web", Version: "1.2.3", RepoURL: "https://charts.example.com",
+		ChartArchive: []byte("tgz"), Verify: true, Namespace: "ns", CreateNamespace: false, Values: vals,
+		Description: "first", Wait: wait}
+	gotIn, err := Install(InstallRequest(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("install", gotIn, in)
+
+	for _, mode := range []kdu.ValuesMode{kdu.ReuseValues, kdu.ResetValues, kdu.ResetThenReuseValues} {
+		up := kdu.UpgradeOptions{Chart: "oci://r.example.com/web", Version: "2.0.0", ChartArchive: []byte("tgz"), Verify: true,
+			Values: vals, ValuesMode: mode, ForceConflicts: true, Description: "second", Wait: kdu.Wait{Wait: true}}
+		gotUp, err := Upgrade(UpgradeRequest("ns", up))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("upgrade", gotUp, up)
+	}
+
+	sc := kdu.ScaleOptions{Replicas: 3, Resource: "backend", Wait: kdu.Wait{Atomic: true, Wait: true, Timeout: time.Minute}}
+	gotSc, err := Scale(ScaleRequest("ns", sc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("scale", gotSc, sc)
+
+	rb := kdu.RollbackOptions{Revision: 2, Wait: kdu.Wait{Wait: true, Timeout: time.Minute}}
+	gotRb, err := Rollback(RollbackRequest("ns", rb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rollback", gotRb, rb)
+
+	un := kdu.UninstallOptions{Wait: true, Timeout: 2 * time.Minute}
+	gotUn, err := Uninstall(UninstallRequest("ns", un))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("uninstall", gotUn, un)
+
+	cl := kdu.ClusterSpec{ID: "edge-1", Kubeconfig: []byte("apiVersion: v1\n"), Context: "c", Namespace: "n", Project: "p",
+		Flavour: "helm2", TillerNamespace: "tiller", TillerAddress: "127.0.0.1:44134", Replace: true}
+	check("cluster", Cluster(ClusterRequest(cl), cl.Project), cl)
+
+	rp := kdu.RepoSpec{ID: "r1", Name: "stable", URL: "https://charts.example.com", Type: "helm", Username: "u", Password: "p",
+		CACert: []byte("ca"), CertPEM: []byte("cert"), KeyPEM: []byte("key"), InsecureSkipVerify: true, PassCredentials: true,
+		PlainHTTP: true, Keyring: []byte("keyring")}
+	check("repo", Repo(RepoRequest(rp)), rp)
+
+	sh := kdu.ShowOptions{Cluster: "edge-1", Chart: "stable/web", Version: "1.0.0", RepoURL: "https://x", ChartArchive: []byte("t"), Verify: true}
+	check("show", Show(ShowRequest(sh)), sh)
 }
