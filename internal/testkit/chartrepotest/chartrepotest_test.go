@@ -29,7 +29,7 @@ import (
 
 func webapp(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "examples", "charts", "webapp"))
+	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "examples", "charts", "webapp"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ import (
 
 func webapp(t *testing.T, version string) []byte {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "examples", "charts", "webapp"))
+	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "examples", "charts", "webapp"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func TestRepoRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RepoRoot(%q): %v", wd, err)
 	}
-	if want := filepath.Clean(filepath.Join(wd, "..", "..")); root != want {
+	if want := filepath.Clean(filepath.Join(wd, "..", "..", "..")); root != want {
 		t.Errorf("RepoRoot(%q) = %q, want %q", wd, root, want)
 	}
 	if _, err := tillertest.RepoRoot(t.TempDir()); !errors.Is(err, tillertest.ErrNoRepoRoot) {
