@@ -58,6 +58,10 @@ type Operation struct {
 	Revision int `json:"revision,omitempty"`
 	// Release is the resulting release (on success; for uninstall, the release as it was).
 	Release *Release `json:"release,omitempty"`
+	// StatusTargets says, once the operation has ended, what became of its final status write to each of its
+	// status targets, in the request's order. The end is reported only after every target was written or the
+	// write definitely failed.
+	StatusTargets []TargetResult `json:"statusTargets,omitempty"`
 	// CancelRequested is true once a cancel was asked for a running operation.
 	CancelRequested bool `json:"cancelRequested,omitempty"`
 	// Attempts counts how many times a replica started the operation (more than one after a takeover).
@@ -68,6 +72,16 @@ type Operation struct {
 	UpdatedAt  time.Time  `json:"updatedAt"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+}
+
+// TargetResult is what became of an operation's final status write to one status target.
+type TargetResult struct {
+	// Kind is "mongo" or "webhook".
+	Kind string `json:"kind"`
+	// Delivered is true when the final status was written.
+	Delivered bool `json:"delivered"`
+	// Error says why it was not (it names no secret: no URL path, query, header or MongoDB URI).
+	Error string `json:"error,omitempty"`
 }
 
 // StatusTarget says where an operation's status is written while it runs. Exactly one field is set.

@@ -36,11 +36,13 @@ const (
 	interruptGrace = 20 * time.Second
 )
 
-// StatusSink receives every change of an operation that names status targets. It must not block.
+// StatusSink receives every change of an operation that names status targets. Publish must not block.
 type StatusSink interface {
 	Publish(op api.Operation, targets []api.StatusTarget, status string, detailed any)
-	// Flush waits until the operation's latest change reached its targets (or they gave up), or ctx ends.
-	Flush(ctx context.Context, opID string) error
+	// Deliver writes the operation's final state to its targets and waits until each one has it or failed for
+	// good, or ctx ends (then the writes still in flight are abandoned: they never land later). It returns one
+	// result per target.
+	Deliver(ctx context.Context, op api.Operation, targets []api.StatusTarget, status string, detailed any) []api.TargetResult
 }
 
 // Observer is told about operations for metrics. Implementations must be quick.
@@ -152,7 +154,7 @@ func (r *Runner) Submit(ctx context.Context, op store.Operation) (store.Operatio
 	if created {
 		r.log.Info("operation queued", "operation_id", stored.ID, "kind", stored.Kind, "cluster", stored.Cluster,
 			"namespace", stored.Namespace, "release", stored.Release)
-		r.publish(stored, nil)
+		r.cfg.Hub.Publish(View(stored))
 		r.poke()
 	}
 	return stored, created, nil
@@ -171,7 +173,7 @@ func (r *Runner) Cancel(ctx context.Context, id string) (store.Operation, error)
 	if rn != nil {
 		rn.cancel(apierr.ErrCancelled)
 	}
-	r.publish(op, nil)
+	r.cfg.Hub.Publish(View(op))
 	if op.State == api.Cancelled {
 		r.log.Info("operation cancelled while queued", "operation_id", id)
 		r.poke() // the next operation of that release may now run
@@ -372,6 +374,11 @@ func (r *Runner) execute(ctx context.Context, op store.Operation, recovering boo
 	if fin.State != api.Succeeded {
 		span.SetStatus(codes.Error, fin.ErrorMessage)
 	}
+	if len(targets) > 0 && r.cfg.Status != nil {
+		// The end becomes visible (store, events, waiting requests) only after the targets have it, so that
+		// what a caller writes to them right after cannot be overwritten by a late final write.
+		fin.TargetResults = r.deliverFinal(op, fin, targets, log)
+	}
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done, err := r.cfg.Store.FinishOperation(fctx, op.ID, r.cfg.Owner, fin)
@@ -385,23 +392,42 @@ func (r *Runner) execute(ctx context.Context, op store.Operation, recovering boo
 	}
 	log.Info("operation finished", "state", fin.State, "revision", fin.Revision, "error_code", fin.ErrorCode,
 		"duration_ms", time.Since(start).Milliseconds())
-	r.publish(done, targets)
-	if len(targets) > 0 && r.cfg.Status != nil {
-		fl, cancel := context.WithTimeout(context.Background(), finalFlush)
-		if err := r.cfg.Status.Flush(fl, op.ID); err != nil {
-			log.Warn("status targets did not receive the final status in time", "err", err)
-		}
-		cancel()
-	}
+	r.cfg.Hub.Publish(v)
 }
 
-// publish sends an operation change to subscribers and targets.
-func (r *Runner) publish(op store.Operation, targets []api.StatusTarget) {
-	v := View(op)
-	r.cfg.Hub.Publish(v)
-	if targets == nil {
-		return
+// deliverFinal writes the operation's final state, as it is about to be recorded, to its status targets, and
+// waits (at most finalFlush) for each to have it. It returns the per-target results, as JSON for the store.
+func (r *Runner) deliverFinal(op store.Operation, fin store.Finish, targets []api.StatusTarget, log *slog.Logger) []byte {
+	final := op
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if cur, err := r.cfg.Store.GetOperation(rctx, op.ID); err == nil {
+		final = cur
 	}
+	cancel()
+	final.State, final.Result, final.Revision = fin.State, fin.Result, fin.Revision
+	final.ErrorCode, final.ErrorMessage, final.ErrorField = fin.ErrorCode, fin.ErrorMessage, fin.ErrorField
+	final.Version++ // what FinishOperation makes it
+	final.FinishedAt, final.UpdatedAt = time.Now().UTC(), time.Now().UTC()
+	v := View(final)
+	status, detailed := r.statusOf(v)
+	dctx, cancel := context.WithTimeout(context.Background(), finalFlush)
+	defer cancel()
+	results := r.cfg.Status.Deliver(dctx, v, targets, status, detailed)
+	for i, res := range results {
+		if !res.Delivered {
+			log.Warn("the final status did not reach a status target", "target", i, "kind", res.Kind, "err", res.Error)
+		}
+	}
+	b, err := json.Marshal(results)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// statusOf is what the status targets are told of an operation: a status text (the release's description, or
+// the error) and the detailed status (the operation and, with a release, its status).
+func (r *Runner) statusOf(v api.Operation) (string, any) {
 	status := string(v.State)
 	var detailed any = v
 	if v.Release != nil {
@@ -413,7 +439,7 @@ func (r *Runner) publish(op store.Operation, targets []api.StatusTarget) {
 	if v.Error != nil {
 		status = v.Error.Message
 	}
-	r.publishTargets(v, targets, status, detailed)
+	return status, detailed
 }
 
 func (r *Runner) publishTargets(v api.Operation, targets []api.StatusTarget, status string, detailed any) {

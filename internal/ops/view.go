@@ -29,6 +29,12 @@ func View(o store.Operation) api.Operation {
 			out.Release = &r
 		}
 	}
+	if len(o.TargetResults) > 0 {
+		var tr []api.TargetResult
+		if json.Unmarshal(o.TargetResults, &tr) == nil {
+			out.StatusTargets = tr
+		}
+	}
 	if o.ErrorCode != "" || o.ErrorMessage != "" {
 		out.Error = &api.Error{Code: o.ErrorCode, Message: o.ErrorMessage, Field: o.ErrorField}
 	}

@@ -74,17 +74,18 @@ func TestStatusTargets(t *testing.T) {
 		if op.State != api.Succeeded || op.Release == nil {
 			t.Fatalf("install: %+v", op)
 		}
-		// The final writes may land just after the answer: wait for them.
-		var k8s []any
-		waitFor(t, 30*time.Second, "the final status in MongoDB", func() bool {
-			k8s = readK8s(t, nsrs, nsrID)
-			e, _ := k8s[1].(map[string]any)
-			return e["status"] == op.Release.Description
-		})
-		waitFor(t, 30*time.Second, "the final webhook POST", func() bool {
-			ps := hook.posts("/st-web")
-			return len(ps) > 0 && ps[len(ps)-1].op.State.Terminal()
-		})
+		// The end is reported only once both targets have it: read them right away.
+		k8s := readK8s(t, nsrs, nsrID)
+		if e, _ := k8s[1].(map[string]any); e["status"] != op.Release.Description {
+			t.Errorf("right after ?wait=true returned, MongoDB has status %q, want %q", e["status"], op.Release.Description)
+		}
+		if ps := hook.posts("/st-web"); len(ps) == 0 || !ps[len(ps)-1].op.State.Terminal() {
+			t.Errorf("right after ?wait=true returned, the webhook has not received the end: %s", summary(ps))
+		}
+		if len(op.StatusTargets) != 2 || !op.StatusTargets[0].Delivered || op.StatusTargets[0].Kind != "mongo" ||
+			!op.StatusTargets[1].Delivered || op.StatusTargets[1].Kind != "webhook" {
+			t.Errorf("statusTargets = %+v, want mongo and webhook delivered", op.StatusTargets)
+		}
 
 		entry := k8s[1].(map[string]any)
 		if entry["kdu-instance"] != "b" || entry["operation"] != "install" || entry["status"] != "Install complete" {
@@ -151,6 +152,9 @@ func TestStatusTargets(t *testing.T) {
 		if op.State != api.Succeeded {
 			t.Fatalf("install with a target matching nothing: %+v", op)
 		}
+		if len(op.StatusTargets) != 1 || op.StatusTargets[0].Delivered || !strings.Contains(op.StatusTargets[0].Error, "no document") {
+			t.Errorf("statusTargets = %+v, want the mongo write not delivered, saying it matched no document", op.StatusTargets)
+		}
 		waitFor(t, 30*time.Second, "kdu_status_target_errors_total{type=mongo} to grow", func() bool {
 			return value(scrape(t, s), "kdu_status_target_errors_total", "type", "mongo") >= max(before, 0)+1
 		})
@@ -161,6 +165,56 @@ func TestStatusTargets(t *testing.T) {
 		for _, e := range readK8s(t, nsrs, nsrID) {
 			if m, _ := e.(map[string]any); strings.Contains(fmt.Sprint(m["detailed-status"]), op.ID) {
 				t.Errorf("the operation wrote to a document its filter does not match: %v", m)
+			}
+		}
+	})
+
+	t.Run("every kind lands before its end", func(t *testing.T) {
+		target := func(path string) api.Common {
+			return api.Common{StatusTargets: []api.StatusTarget{
+				{Mongo: &api.MongoTarget{Collection: "nsrs", Filter: map[string]any{"_id": nsrID}, Path: path}},
+			}}
+		}
+		yes, dur := true, api.Duration(2*time.Minute)
+		name := "st-kinds"
+		steps := []struct {
+			kind, method, path string
+			body               any
+		}{
+			{"install", "POST", "/v1/clusters/dev/kdus?wait=true", api.InstallRequest{Name: name, Namespace: ns,
+				ChartSource: api.ChartSource{ChartArchive: chart}, Common: target("_admin.deployed.K8s.1")}},
+			{"upgrade", "POST", "/v1/clusters/dev/kdus/" + name + ":upgrade?wait=true", api.UpgradeRequest{Namespace: ns,
+				Values: api.Values{Set: []string{"message=second"}}, Common: target("_admin.deployed.K8s.1")}},
+			{"scale", "POST", "/v1/clusters/dev/kdus/" + name + ":scale?wait=true", api.ScaleRequest{Namespace: ns,
+				Replicas: ptr(2), Common: target("_admin.deployed.K8s.1")}},
+			{"rollback", "POST", "/v1/clusters/dev/kdus/" + name + ":rollback?wait=true", api.RollbackRequest{Namespace: ns,
+				Wait: &yes, Timeout: &dur, Common: target("_admin.deployed.K8s.1")}},
+			{"uninstall", "DELETE", "/v1/clusters/dev/kdus/" + name + "?wait=true", api.UninstallRequest{Namespace: ns,
+				Common: target("_admin.deployed.K8s.1")}},
+		}
+		for _, st := range steps {
+			before := time.Now()
+			var op api.Operation
+			s.callJSON(http.StatusOK, st.method, st.path, "", st.body, &op)
+			if !op.State.Terminal() || op.Kind != st.kind {
+				t.Fatalf("%s: %+v", st.kind, op)
+			}
+			want := string(op.State)
+			switch {
+			case op.Error != nil:
+				want = op.Error.Message
+			case op.Release != nil:
+				want = op.Release.Description
+			}
+			// Read at once: the answer comes after the write.
+			e, _ := readK8s(t, nsrs, nsrID)[1].(map[string]any)
+			when, err := strconv.ParseFloat(fmt.Sprint(e["status-time"]), 64)
+			if e["operation"] != st.kind || e["status"] != want || err != nil || when < float64(before.UnixMicro())/1e6-1 {
+				t.Errorf("%s: right after ?wait=true the document holds operation %v, status %q, status-time %v; want %s, %q, after %s",
+					st.kind, e["operation"], e["status"], e["status-time"], st.kind, want, before.Format(time.RFC3339Nano))
+			}
+			if len(op.StatusTargets) != 1 || !op.StatusTargets[0].Delivered {
+				t.Errorf("%s: statusTargets = %+v", st.kind, op.StatusTargets)
 			}
 		}
 	})
@@ -316,3 +370,5 @@ func (h *hookReceiver) posts(path string) []hookPost {
 	defer h.mu.Unlock()
 	return append([]hookPost(nil), h.got[path]...)
 }
+
+func ptr[T any](v T) *T { return &v }

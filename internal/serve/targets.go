@@ -64,7 +64,8 @@ func (t *targets) sink() ops.StatusSink { return (*sink)(t) }
 
 type sink targets
 
-func (s *sink) Publish(op api.Operation, ts []api.StatusTarget, text string, detailed any) {
+// kindsOf names the targets' types, for metrics and results.
+func kindsOf(ts []api.StatusTarget) []string {
 	kinds := make([]string, len(ts))
 	for i, tg := range ts {
 		kinds[i] = "webhook"
@@ -72,14 +73,27 @@ func (s *sink) Publish(op api.Operation, ts []api.StatusTarget, text string, det
 			kinds[i] = "mongo"
 		}
 	}
-	s.kinds.Store(op.ID, kinds)
+	return kinds
+}
+
+func (s *sink) Publish(op api.Operation, ts []api.StatusTarget, text string, detailed any) {
+	s.kinds.Store(op.ID, kindsOf(ts))
 	s.d.Publish(op.ID, ts, op, statustarget.Update{Operation: op.Kind, Status: text, Detailed: detailed, Time: time.Now()})
 }
 
-func (s *sink) Flush(ctx context.Context, opID string) error {
-	err := s.d.Flush(ctx, opID)
-	s.kinds.Delete(opID)
-	return err
+func (s *sink) Deliver(ctx context.Context, op api.Operation, ts []api.StatusTarget, text string, detailed any) []api.TargetResult {
+	kinds := kindsOf(ts)
+	s.kinds.Store(op.ID, kinds)
+	defer s.kinds.Delete(op.ID)
+	errs := s.d.Deliver(ctx, op.ID, ts, op, statustarget.Update{Operation: op.Kind, Status: text, Detailed: detailed, Time: time.Now()})
+	out := make([]api.TargetResult, len(ts))
+	for i, err := range errs {
+		out[i] = api.TargetResult{Kind: kinds[i], Delivered: err == nil}
+		if err != nil {
+			out[i].Error = err.Error()
+		}
+	}
+	return out
 }
 
 // validate checks a status target of a request; MongoDB targets need --mongo-uri.

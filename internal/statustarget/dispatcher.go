@@ -31,6 +31,8 @@ var (
 	ErrNoMongo = errors.New("mongo status targets are not configured")
 	// ErrClosed is reported for updates abandoned because Close's context ended.
 	ErrClosed = errors.New("status dispatcher closed")
+	// ErrAbandoned is reported for a final update that Deliver stopped waiting for: it will not land later.
+	ErrAbandoned = errors.New("status update abandoned")
 )
 
 // MongoWriter writes one update to a MongoDB target. *Mongo implements it.
@@ -113,6 +115,9 @@ type job struct {
 	body    []byte // operation JSON, for webhooks
 	u       Update // Detailed is a json.RawMessage snapshot
 	err     error  // a marshalling error, reported instead of delivering
+	// ctx ends the job's attempts early (Deliver's deadline); outcome, if set, receives its outcome.
+	ctx     context.Context
+	outcome chan error
 }
 
 func (d *Dispatcher) init() {
@@ -142,10 +147,54 @@ func (d *Dispatcher) logger() *slog.Logger {
 // target. An update whose op.Version is lower than one already published to a still-busy worker is dropped.
 // After Close, Publish drops updates (logging a warning).
 func (d *Dispatcher) Publish(opID string, targets []api.StatusTarget, op api.Operation, u Update) {
+	d.publish(opID, targets, op, u, nil, nil)
+}
+
+// Deliver is Publish for an operation's final update, waiting for its outcome: it returns, per target, nil once
+// the update was delivered, or the error that ended it. When ctx ends first, the deliveries still in flight are
+// abandoned (ErrAbandoned: they will not land later, over what the caller writes next). Publish nothing newer
+// for the operation afterwards.
+func (d *Dispatcher) Deliver(ctx context.Context, opID string, targets []api.StatusTarget, op api.Operation, u Update) []error {
+	errs := make([]error, len(targets))
 	if len(targets) == 0 {
-		return
+		return errs
 	}
 	d.init()
+	jctx, cancel := context.WithCancel(d.stopCtx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	outcomes := make([]chan error, len(targets))
+	for i := range outcomes {
+		outcomes[i] = make(chan error, 1)
+	}
+	if !d.publish(opID, targets, op, u, jctx, outcomes) {
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return errs
+	}
+	for i, c := range outcomes {
+		select {
+		case errs[i] = <-c:
+		case <-jctx.Done():
+			// Abandoned (or the dispatcher closed): the worker reports it at once; wait for that.
+			errs[i] = <-c
+		}
+	}
+	return errs
+}
+
+// publish hands an update to the targets' workers; jctx and outcomes (both nil for Publish) are the job's
+// context and, per target, where its outcome goes. It reports false when the dispatcher is closed.
+func (d *Dispatcher) publish(opID string, targets []api.StatusTarget, op api.Operation, u Update, jctx context.Context, outcomes []chan error) bool {
+	if len(targets) == 0 {
+		return true
+	}
+	d.init()
+	if jctx == nil {
+		jctx = d.stopCtx
+	}
 	var jerr error
 	body, err := json.Marshal(op)
 	if err != nil {
@@ -164,7 +213,7 @@ func (d *Dispatcher) Publish(opID string, targets []api.StatusTarget, op api.Ope
 	defer d.mu.Unlock()
 	if d.closed {
 		d.logger().Warn("status update dropped: dispatcher closed", "operation_id", opID)
-		return
+		return false
 	}
 	st := d.ops[opID]
 	if st == nil {
@@ -172,6 +221,10 @@ func (d *Dispatcher) Publish(opID string, targets []api.StatusTarget, op api.Ope
 		d.ops[opID] = st
 	}
 	for i, t := range targets {
+		var outcome chan error
+		if outcomes != nil {
+			outcome = outcomes[i]
+		}
 		w := st.workers[i]
 		if w == nil {
 			w = &worker{opID: opID, index: i, kick: make(chan struct{}, 1), version: op.Version}
@@ -180,15 +233,22 @@ func (d *Dispatcher) Publish(opID string, targets []api.StatusTarget, op api.Ope
 			d.active.Add(1)
 			go d.run(st, w)
 		} else if op.Version < w.version {
+			if outcome != nil {
+				outcome <- fmt.Errorf("%w: a newer update (version %d) was published", ErrAbandoned, w.version)
+			}
 			continue
 		}
 		w.version = op.Version
-		w.pending = &job{target: t, opID: opID, version: op.Version, body: body, u: u, err: jerr}
+		if old := w.pending; old != nil && old.outcome != nil {
+			old.outcome <- fmt.Errorf("%w: replaced by a newer update", ErrAbandoned)
+		}
+		w.pending = &job{target: t, opID: opID, version: op.Version, body: body, u: u, err: jerr, ctx: jctx, outcome: outcome}
 		select {
 		case w.kick <- struct{}{}:
 		default:
 		}
 	}
+	return true
 }
 
 // Flush waits until every target of operation opID has delivered, or reached an outcome for, the latest
@@ -296,11 +356,15 @@ func (d *Dispatcher) deliver(w *worker, j *job) {
 			err = pe.err
 		}
 		if err == nil {
-			d.result(w, nil)
+			d.result(w, j, nil)
 			return
 		}
 		if d.stopCtx.Err() != nil {
-			d.result(w, fmt.Errorf("%w: %w", ErrClosed, err))
+			d.result(w, j, fmt.Errorf("%w: %w", ErrClosed, err))
+			return
+		}
+		if j.ctx.Err() != nil {
+			d.result(w, j, fmt.Errorf("%w: %w", ErrAbandoned, err))
 			return
 		}
 		if d.OnAttemptError != nil {
@@ -309,15 +373,16 @@ func (d *Dispatcher) deliver(w *worker, j *job) {
 		d.logger().Debug("status update attempt failed", "operation_id", w.opID, "target", w.index,
 			"version", j.version, "attempt", attempt, "error", err)
 		if permanent {
-			d.result(w, err)
+			d.result(w, j, err)
 			return
 		}
 		if attempt >= maxAttempts {
-			d.result(w, fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, attempt, err))
+			d.result(w, j, fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, attempt, err))
 			return
 		}
 		if d.hasPending(w) {
-			return // replaced by a newer update
+			d.replaced(j)
+			return
 		}
 		timer := time.NewTimer(d.backoff(attempt, err))
 		select {
@@ -326,10 +391,15 @@ func (d *Dispatcher) deliver(w *worker, j *job) {
 			// A newer update is pending (the token is only there with one): drop this one. take() consumes
 			// the pending update; the token was consumed here.
 			timer.Stop()
+			d.replaced(j)
 			return
 		case <-d.stopCtx.Done():
 			timer.Stop()
-			d.result(w, fmt.Errorf("%w: %w", ErrClosed, err))
+			d.result(w, j, fmt.Errorf("%w: %w", ErrClosed, err))
+			return
+		case <-j.ctx.Done():
+			timer.Stop()
+			d.result(w, j, fmt.Errorf("%w: %w", ErrAbandoned, err))
 			return
 		}
 	}
@@ -352,7 +422,7 @@ func (d *Dispatcher) attempt(j *job) error {
 	if timeout <= 0 {
 		timeout = DefaultAttemptTimeout
 	}
-	ctx, cancel := context.WithTimeout(d.stopCtx, timeout)
+	ctx, cancel := context.WithTimeout(j.ctx, timeout)
 	defer cancel()
 	if m := j.target.Mongo; m != nil {
 		if d.Mongo == nil {
@@ -368,12 +438,22 @@ func (d *Dispatcher) attempt(j *job) error {
 }
 
 // result reports an outcome.
-func (d *Dispatcher) result(w *worker, err error) {
+func (d *Dispatcher) result(w *worker, j *job, err error) {
 	if err != nil {
 		d.logger().Warn("status update not delivered", "operation_id", w.opID, "target", w.index, "error", err)
 	}
 	if d.OnResult != nil {
 		d.OnResult(w.opID, w.index, err)
+	}
+	if j.outcome != nil {
+		j.outcome <- err
+	}
+}
+
+// replaced ends a job a newer update replaced; it has no outcome of its own, but a Deliver waiting for it learns.
+func (d *Dispatcher) replaced(j *job) {
+	if j.outcome != nil {
+		j.outcome <- fmt.Errorf("%w: replaced by a newer update", ErrAbandoned)
 	}
 }
 

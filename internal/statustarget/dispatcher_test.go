@@ -539,3 +539,68 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("default backoff(100) = %v", got)
 	}
 }
+
+// TestDeliverWaitsForTheFinalUpdate: Deliver returns once every target has the final update (after a retry),
+// with one result per target: nil when delivered, the error that ended it otherwise.
+func TestDeliverWaitsForTheFinalUpdate(t *testing.T) {
+	ok := newHookServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first attempt fails; the retry lands
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	gone := newHookServer(t, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(http.StatusGone) })
+	d := &Dispatcher{BaseBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, MaxAttempts: 3, Logger: discardLogger()}
+	defer closeDispatcher(t, d)
+	targets := []api.StatusTarget{hookTarget(ok.URL), hookTarget(gone.URL)}
+	d.Publish("op", targets, op("op", 1), Update{})
+	final := op("op", 2)
+	final.State = api.Succeeded
+	errs := d.Deliver(context.Background(), "op", targets, final, Update{Status: "done"})
+	if len(errs) != 2 || errs[0] != nil || errs[1] == nil {
+		t.Fatalf("Deliver = %v, want [nil, an error]", errs)
+	}
+	// When Deliver returns, the final update is there: the last request the receiver got carries version 2.
+	got := ok.got()
+	if len(got) == 0 || got[len(got)-1] != 2 {
+		t.Fatalf("receiver got versions %v when Deliver returned, want the last to be 2", got)
+	}
+}
+
+// TestDeliverAbandonsAtTheDeadline: a final update that cannot land before Deliver's deadline is abandoned and
+// never lands afterwards (it would overwrite what the caller writes next).
+func TestDeliverAbandonsAtTheDeadline(t *testing.T) {
+	var accept atomic.Bool
+	srv := newHookServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if accept.Load() {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	d := &Dispatcher{BaseBackoff: 20 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxAttempts: 1000, Logger: discardLogger()}
+	defer closeDispatcher(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	errs := d.Deliver(ctx, "op", []api.StatusTarget{hookTarget(srv.URL)}, op("op", 5), Update{})
+	if len(errs) != 1 || !errors.Is(errs[0], ErrAbandoned) {
+		t.Fatalf("Deliver = %v, want ErrAbandoned", errs)
+	}
+	accept.Store(true)
+	n := len(srv.got())
+	flush(t, d, "op")
+	time.Sleep(100 * time.Millisecond)
+	if later := len(srv.got()); later != n {
+		t.Fatalf("%d more requests after Deliver gave up", later-n)
+	}
+}
+
+// TestDeliverWithoutTargets returns at once.
+func TestDeliverWithoutTargets(t *testing.T) {
+	d := &Dispatcher{Logger: discardLogger()}
+	defer closeDispatcher(t, d)
+	if errs := d.Deliver(context.Background(), "op", nil, op("op", 1), Update{}); len(errs) != 0 {
+		t.Fatalf("Deliver = %v", errs)
+	}
+}

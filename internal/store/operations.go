@@ -44,6 +44,9 @@ type Operation struct {
 	Progress []byte
 	// Result is the outcome (JSON), set when the operation finishes.
 	Result []byte
+	// TargetResults says, per status target, whether the final status write was delivered (JSON), set when the
+	// operation finishes; nil without targets.
+	TargetResults []byte
 	// Revision is the release revision the operation produced, if any.
 	Revision int
 	// BaseRevision is the Helm release revision that was current before the operation acted (0: there was no
@@ -77,6 +80,7 @@ func (o Operation) Clone() Operation {
 	o.Targets = cloneBytes(o.Targets)
 	o.Progress = cloneBytes(o.Progress)
 	o.Result = cloneBytes(o.Result)
+	o.TargetResults = cloneBytes(o.TargetResults)
 	if o.BaseRevision != nil {
 		base := *o.BaseRevision
 		o.BaseRevision = &base
@@ -111,6 +115,8 @@ type Finish struct {
 	Revision int
 	// ErrorCode, ErrorMessage and ErrorField describe a failure.
 	ErrorCode, ErrorMessage, ErrorField string
+	// TargetResults is what became of the final status write to each target (JSON).
+	TargetResults []byte
 }
 
 // Operations persists operations. Several processes (replicas) may share one store: claims are exclusive.
@@ -222,6 +228,7 @@ func (fin Finish) Normalize() (Finish, error) {
 	}
 	fin.ErrorCode, fin.ErrorMessage, fin.ErrorField = clean(fin.ErrorCode), clean(fin.ErrorMessage), clean(fin.ErrorField)
 	fin.Result = cloneBytes(fin.Result)
+	fin.TargetResults = cloneBytes(fin.TargetResults)
 	return fin, nil
 }
 

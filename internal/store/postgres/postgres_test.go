@@ -393,7 +393,7 @@ func TestSameVersionsAsSQLite(t *testing.T) {
 	for _, m := range ms {
 		names = append(names, m.Name)
 	}
-	const want = "0001_init.sql 0002_operations.sql 0003_project_repos.sql 0004_tiller.sql 0005_revisions.sql"
+	const want = "0001_init.sql 0002_operations.sql 0003_project_repos.sql 0004_tiller.sql 0005_revisions.sql 0006_target_results.sql"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("migrations = %s, want %s; keep them in step with store/sqlite/migrations", got, want)
 	}

@@ -14,7 +14,7 @@ import (
 
 // The columns of the operations table, in the order scanOperation reads them.
 const opColumns = `id, kind, project, cluster_id, namespace, release_name, state, request_enc, targets_enc,
-	progress, result, revision, base_revision, written_revision, error_code, error_message, error_field,
+	progress, result, target_results, revision, base_revision, written_revision, error_code, error_message, error_field,
 	idempotency_key, request_hash, owner, lease_until, cancel_requested, attempts, version, created_at, updated_at,
 	started_at, finished_at`
 
@@ -35,12 +35,12 @@ func (s *Store) scanOperation(sc scanner) (store.Operation, error) {
 		leaseUntil, started, finished sql.NullInt64
 	)
 	if err := sc.Scan(&op.ID, &op.Kind, &op.Project, &op.Cluster, &op.Namespace, &op.Release, &op.State,
-		&reqEnc, &tgtEnc, &op.Progress, &op.Result, &revision, &base, &written, &op.ErrorCode, &op.ErrorMessage,
+		&reqEnc, &tgtEnc, &op.Progress, &op.Result, &op.TargetResults, &revision, &base, &written, &op.ErrorCode, &op.ErrorMessage,
 		&op.ErrorField, &op.IdempotencyKey, &op.RequestHash, &op.Owner, &leaseUntil, &op.CancelRequested,
 		&attempts, &op.Version, &created, &updated, &started, &finished); err != nil {
 		return store.Operation{}, err
 	}
-	op.Progress, op.Result = nonEmpty(op.Progress), nonEmpty(op.Result)
+	op.Progress, op.Result, op.TargetResults = nonEmpty(op.Progress), nonEmpty(op.Result), nonEmpty(op.TargetResults)
 	op.Revision, op.WrittenRevision, op.Attempts = int(revision), int(written), int(attempts)
 	if base.Valid {
 		b := int(base.Int64)
@@ -415,8 +415,9 @@ func (s *Store) RecordRevisions(ctx context.Context, id, owner string, base *int
 func (s *Store) FinishOperation(ctx context.Context, id, owner string, fin store.Finish) (store.Operation, error) {
 	fin, err := fin.Normalize()
 	return s.updateHeld(ctx, "finish", id, owner, err, `state = $3, result = $4, revision = $5, error_code = $6,
-		error_message = $7, error_field = $8, lease_until = NULL, finished_at = {now}`,
-		string(fin.State), nullBytes(fin.Result), int64(fin.Revision), fin.ErrorCode, fin.ErrorMessage, fin.ErrorField)
+		error_message = $7, error_field = $8, target_results = $9, lease_until = NULL, finished_at = {now}`,
+		string(fin.State), nullBytes(fin.Result), int64(fin.Revision), fin.ErrorCode, fin.ErrorMessage, fin.ErrorField,
+		nullBytes(fin.TargetResults))
 }
 
 // CancelOperation implements store.Operations.

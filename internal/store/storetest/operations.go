@@ -126,10 +126,10 @@ func fmtOp(o store.Operation) string {
 		base = fmt.Sprint(*o.BaseRevision)
 	}
 	return fmt.Sprintf("{ID:%q Kind:%q Project:%q Cluster:%q Namespace:%q Release:%q State:%q Request:%q "+
-		"Targets:%q Progress:%q Result:%q Revision:%d Base:%s Written:%d Error:%q/%q/%q Idem:%q Hash:%q "+
+		"Targets:%q Progress:%q Result:%q TargetResults:%q Revision:%d Base:%s Written:%d Error:%q/%q/%q Idem:%q Hash:%q "+
 		"Owner:%q Lease:%s Cancel:%v Attempts:%d Version:%d Created:%s Updated:%s Started:%s Finished:%s}",
 		o.ID, o.Kind, o.Project, o.Cluster, o.Namespace, o.Release, o.State, o.Request, o.Targets, o.Progress,
-		o.Result, o.Revision, base, o.WrittenRevision, o.ErrorCode, o.ErrorMessage, o.ErrorField,
+		o.Result, o.TargetResults, o.Revision, base, o.WrittenRevision, o.ErrorCode, o.ErrorMessage, o.ErrorField,
 		o.IdempotencyKey, o.RequestHash, o.Owner, ts(o.LeaseUntil), o.CancelRequested, o.Attempts, o.Version,
 		ts(o.CreatedAt), ts(o.UpdatedAt), ts(o.StartedAt), ts(o.FinishedAt))
 }
@@ -895,7 +895,8 @@ func testOperationFinish(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 		fin := store.Finish{State: st, Result: []byte(`{"notes":"done"}`), Revision: i + 3,
-			ErrorCode: "E" + string(st), ErrorMessage: "message " + string(st), ErrorField: "spec.values"}
+			ErrorCode: "E" + string(st), ErrorMessage: "message " + string(st), ErrorField: "spec.values",
+			TargetResults: []byte(`[{"delivered":true},{"delivered":false,"error":"503"}]`)}
 		before := time.Now()
 		got, err := s.FinishOperation(ctx(t), id, "o", fin)
 		after := time.Now()
@@ -904,7 +905,7 @@ func testOperationFinish(t *testing.T, s store.Store) {
 		}
 		checkTimes(t, "FinishedAt", got.FinishedAt, before, after)
 		want := claimed
-		want.State, want.Result, want.Revision = st, fin.Result, fin.Revision
+		want.State, want.Result, want.Revision, want.TargetResults = st, fin.Result, fin.Revision, fin.TargetResults
 		want.ErrorCode, want.ErrorMessage, want.ErrorField = fin.ErrorCode, fin.ErrorMessage, fin.ErrorField
 		want.Progress, want.LeaseUntil, want.Version = []byte(`{"p":1}`), time.Time{}, claimed.Version+2
 		want.UpdatedAt, want.FinishedAt = got.FinishedAt, got.FinishedAt
