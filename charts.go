@@ -169,7 +169,7 @@ type ShowOptions struct {
 }
 
 // ShowChart loads a chart and describes it: metadata, default values, values schema, README, dependencies and
-// digest (spec §4.12).
+// digest (docs/n2vc.md#inspect_kdu).
 func (m *Manager) ShowChart(ctx context.Context, opts ShowOptions) (*ChartInfo, error) {
 	in, err := m.parseChartInput(opts.Chart, opts.Version, opts.RepoURL, opts.ChartArchive, true)
 	if err != nil {

@@ -22,7 +22,7 @@ func clusterOf(c store.Cluster) Cluster {
 		InstalledSW: c.InstalledSW, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
-// ClusterSpec registers a cluster (spec §4.1 init_env).
+// ClusterSpec registers a cluster (docs/n2vc.md#init_env).
 type ClusterSpec struct {
 	// ID names the cluster. N2VC's legacy "namespace:cluster_id" form is accepted: the namespace part becomes
 	// the default namespace unless Namespace is set.
@@ -42,7 +42,8 @@ type ClusterSpec struct {
 	// TillerNamespace is where Tiller runs on a helm2 cluster (default kube-system).
 	TillerNamespace string
 	// TillerAddress is Tiller's gRPC address (host:port) on a helm2 cluster, when it is reachable directly;
-	// "" port-forwards to the Tiller pod, as helm2 does, and installs Tiller if it is absent (spec §4.1).
+	// "" port-forwards to the Tiller pod, as helm2 does, and installs Tiller if it is absent
+	// (docs/n2vc.md#init_env).
 	TillerAddress string
 	// Replace allows re-registering an existing ID, replacing its credentials. Without it an existing ID is
 	// an ErrExists error and the stored credentials are kept.
@@ -188,7 +189,7 @@ func (m *Manager) CheckCluster(ctx context.Context, ref string) (*Cluster, error
 	return &c, nil
 }
 
-// RemoveOptions control RemoveCluster (spec §4.3 reset).
+// RemoveOptions control RemoveCluster (docs/n2vc.md#reset).
 type RemoveOptions struct {
 	// Force uninstalls the cluster's releases first; without it a cluster with releases is not removed.
 	Force bool
@@ -196,7 +197,7 @@ type RemoveOptions struct {
 	// out for a cluster that is gone for good. It excludes Force.
 	Forget bool
 	// UninstallSW removes the software kdu installs on a helm2 cluster (Tiller, its cluster role binding and
-	// service account; spec §4.3 uninstall_sw) once its releases are gone. Helm 3 clusters have none.
+	// service account; docs/n2vc.md#reset) once its releases are gone. Helm 3 clusters have none.
 	UninstallSW bool
 }
 
@@ -290,8 +291,8 @@ func (spec *ClusterSpec) checkFlavour() error {
 	return nil
 }
 
-// initTiller is the Helm 2 part of registration (spec §4.1 v2 _cluster_init). It reports whether kdu installed
-// Tiller.
+// initTiller is the Helm 2 part of registration (docs/n2vc.md#init_env, N2VC's Helm 2 _cluster_init). It reports
+// whether kdu installed Tiller.
 func (m *Manager) initTiller(ctx context.Context, conn *cluster.Conn, rec store.Cluster) (bool, error) {
 	if rec.TillerAddress != "" {
 		e := tiller.New(conn, tiller.Options{Namespace: rec.TillerNamespace, Address: rec.TillerAddress})

@@ -23,7 +23,7 @@ var (
 	ErrBusy = api.ErrBusy
 	// ErrPending means Helm records an operation in progress on the release (pending-install/upgrade/rollback).
 	ErrPending = api.ErrPending
-	// ErrUnsupported means the operation does not exist for Helm KDUs (spec §4.13).
+	// ErrUnsupported means the operation does not exist for Helm KDUs (docs/n2vc.md#exec_primitive).
 	ErrUnsupported = api.ErrUnsupported
 	// ErrUnreachable means the cluster's API server could not be reached or refused the credentials.
 	ErrUnreachable = api.ErrUnreachable

@@ -241,8 +241,9 @@ func TestHelm2Subchart(t *testing.T) {
 
 func TestHelm2ClusterInitAndReset(t *testing.T) {
 	e := newEnv(t, kdu.Options{})
-	// Registration without a Tiller address installs Tiller when it is absent (spec §4.1), with the service
-	// account in Tiller's own namespace (N2VC put it in kube-system whatever the namespace: bug 25).
+	// Registration without a Tiller address installs Tiller when it is absent (docs/n2vc.md#init_env), with the
+	// service account in Tiller's own namespace (N2VC put it in kube-system whatever the namespace: bug 25
+	// of docs/n2vc.md#n2vc-bugs-and-what-kdu-does).
 	tns := tc.Namespace(t)
 	c, err := e.m.AddCluster(e.ctx, kdu.ClusterSpec{ID: "fresh2", Kubeconfig: tc.Kubeconfig, Flavour: kdu.FlavourHelm2, TillerNamespace: tns})
 	if err != nil || !c.InstalledSW {

@@ -239,7 +239,7 @@ func TestInstallGeneratesUniqueName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The model is an absolute path: only its last element counts (spec §1.3).
+	// The model is an absolute path: only its last element counts (docs/n2vc.md#generate_kdu_instance_name).
 	if !strings.HasPrefix(rel.Name, "webapp-") || len(rel.Name) != len("webapp-")+10 {
 		t.Fatalf("generated name %q, want webapp-<10 digits>", rel.Name)
 	}

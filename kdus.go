@@ -17,8 +17,8 @@ import (
 type Values struct {
 	// Files are values documents (YAML or JSON), as given with -f.
 	Files []ValuesFile
-	// Params are OSM-style parameters (spec §1.4): literal top-level keys; a string value starting with
-	// "!!yaml " is parsed as YAML.
+	// Params are OSM-style parameters (docs/n2vc.md#params-and-values): literal top-level keys; a string value
+	// starting with "!!yaml " is parsed as YAML.
 	Params map[string]any
 	// Set and SetString are Helm --set / --set-string expressions.
 	Set, SetString []string
@@ -106,12 +106,12 @@ func (w Wait) engine(def time.Duration) (engine.WaitOptions, error) {
 	return engine.WaitOptions{Wait: w.Wait, Atomic: w.Atomic, Timeout: t, Progress: w.Progress, Observe: w.Observe.engine()}, nil
 }
 
-// InstallOptions describe an install (spec §4.4).
+// InstallOptions describe an install (docs/n2vc.md#install).
 type InstallOptions struct {
-	// Name is the release name; "" generates one from the chart reference (spec §1.3) that is unused on the
-	// cluster.
+	// Name is the release name; "" generates one from the chart reference
+	// (docs/n2vc.md#generate_kdu_instance_name) that is unused on the cluster.
 	Name string
-	// Chart is a chart reference: repo/chart[:version], ./dir, x.tgz, https://…/x.tgz (spec §1.3).
+	// Chart is a chart reference: repo/chart[:version], ./dir, x.tgz, https://…/x.tgz (docs/n2vc.md#identifiers).
 	Chart string
 	// Version constrains the chart version (it must agree with a version written in Chart).
 	Version string
@@ -252,8 +252,8 @@ func (m *Manager) planInstall(ctx context.Context, clusterRef string, opts Insta
 	return p, nil
 }
 
-// GenerateName returns a release name derived from a chart reference (spec §1.3) that no release on the
-// cluster uses.
+// GenerateName returns a release name derived from a chart reference (docs/n2vc.md#generate_kdu_instance_name)
+// that no release on the cluster uses.
 func (m *Manager) GenerateName(ctx context.Context, clusterRef, chart string) (string, error) {
 	nsPart, id, err := naming.ParseClusterID(clusterRef)
 	if err != nil {
@@ -288,14 +288,14 @@ func nameTaken(cc *clusterConn, ns string) func(context.Context, string) (bool, 
 // ValuesMode says how an upgrade combines new values with the release's current ones.
 type ValuesMode = engine.ValuesMode
 
-// Values modes (spec §4.5).
+// Values modes (docs/n2vc.md#upgrade).
 const (
 	ReuseValues          = engine.ReuseValues
 	ResetValues          = engine.ResetValues
 	ResetThenReuseValues = engine.ResetThenReuseValues
 )
 
-// UpgradeOptions describe an upgrade (spec §4.5).
+// UpgradeOptions describe an upgrade (docs/n2vc.md#upgrade).
 type UpgradeOptions struct {
 	// Chart is the chart to upgrade to; "" keeps the release's current chart (then only ReuseValues applies:
 	// Helm does not keep a release's chart defaults once values were reused).
@@ -383,7 +383,7 @@ func (m *Manager) checkUpgrade(opts UpgradeOptions) (chartInput, map[string]any,
 	return in, vals, wait, nil
 }
 
-// ScaleOptions describe a scale (spec §4.6).
+// ScaleOptions describe a scale (docs/n2vc.md#scale).
 type ScaleOptions struct {
 	// Replicas is the new replica count.
 	Replicas int
@@ -438,8 +438,8 @@ func (o ScaleOptions) Validate() error {
 	return err
 }
 
-// ScaleCount returns a release's replica count (spec §4.7): from the values the user gave, else from the
-// defaults of the chart the release was deployed with.
+// ScaleCount returns a release's replica count (docs/n2vc.md#get_scale_count): from the values the user gave,
+// else from the defaults of the chart the release was deployed with.
 func (m *Manager) ScaleCount(ctx context.Context, t Target, resource string) (int, error) {
 	cc, key, err := m.resolve(ctx, t)
 	if err != nil {
@@ -473,7 +473,7 @@ func (m *Manager) ScaleCount(ctx context.Context, t Target, resource string) (in
 	return n, nil
 }
 
-// RollbackOptions describe a rollback (spec §4.8).
+// RollbackOptions describe a rollback (docs/n2vc.md#rollback).
 type RollbackOptions struct {
 	// Revision to return to; 0 means the previous one.
 	Revision int
@@ -512,7 +512,7 @@ func (o RollbackOptions) Validate() error {
 	return err
 }
 
-// UninstallOptions describe an uninstall (spec §4.9).
+// UninstallOptions describe an uninstall (docs/n2vc.md#uninstall).
 type UninstallOptions struct {
 	// Wait blocks until the release's objects are gone.
 	Wait    bool
@@ -638,7 +638,7 @@ func (m *Manager) History(ctx context.Context, t Target) ([]Release, error) {
 	return h, translate(err)
 }
 
-// GetValues returns the user-supplied values of a release (spec §4.12 get_values_kdu), or all computed
+// GetValues returns the user-supplied values of a release (docs/n2vc.md#get_values_kdu), or all computed
 // values.
 func (m *Manager) GetValues(ctx context.Context, t Target, all bool) (map[string]any, error) {
 	cc, key, err := m.resolve(ctx, t)
@@ -649,7 +649,7 @@ func (m *Manager) GetValues(ctx context.Context, t Target, all bool) (map[string
 	return v, translate(err)
 }
 
-// Services returns the Services of a release (spec §4.11).
+// Services returns the Services of a release (docs/n2vc.md#get_services).
 func (m *Manager) Services(ctx context.Context, t Target) ([]Service, error) {
 	cc, key, err := m.resolve(ctx, t)
 	if err != nil {

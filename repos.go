@@ -28,7 +28,7 @@ const (
 	RepoTypeOCI  = api.RepoTypeOCI  // an OCI registry
 )
 
-// StableRepoName is the name of the default repository (spec §4.1).
+// StableRepoName is the name of the default repository (docs/n2vc.md#init_env).
 const StableRepoName = "stable"
 
 func repoOf(r store.Repo) Repo {
@@ -352,9 +352,10 @@ func (m *Manager) selectRepos(ctx context.Context, s repoScope, names []string) 
 	return recs, nil
 }
 
-// AddRepo registers a repository on a cluster (spec §4.2) after checking that it answers with the given
-// settings: an HTTP repository's index is downloaded, an OCI registry is pinged with the credentials. Nothing is
-// stored if the check fails; a refused login is an error on the password field that names the repository.
+// AddRepo registers a repository on a cluster (docs/n2vc.md#repo_add) after checking that it answers with the
+// given settings: an HTTP repository's index is downloaded, an OCI registry is pinged with the credentials.
+// Nothing is stored if the check fails; a refused login is an error on the password field that names the
+// repository.
 func (m *Manager) AddRepo(ctx context.Context, clusterRef string, spec RepoSpec) (*Repo, error) {
 	s, _, err := m.clusterScope(ctx, clusterRef)
 	if err != nil {

@@ -8,9 +8,9 @@ import (
 	"github.com/kdu-io/kdu/internal/store"
 )
 
-// SyncRepos makes a cluster's own repositories exactly the desired list (spec synchronize_repos): it adds the
-// missing ones, updates those whose settings differ (URL, type, credentials, TLS, keyring, id) and removes the
-// others — "stable" included, since the default stable repository is configured on the server, not stored.
+// SyncRepos makes a cluster's own repositories exactly the desired list (docs/n2vc.md#synchronize_repos): it adds
+// the missing ones, updates those whose settings differ (URL, type, credentials, TLS, keyring, id) and removes
+// the others — "stable" included, since the default stable repository is configured on the server, not stored.
 // Project repositories are not touched.
 //
 // Unlike N2VC it reports ids and names separately and never mixes them, it validates every entry and checks

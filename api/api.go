@@ -86,8 +86,9 @@ type TargetResult struct {
 
 // StatusTarget says where an operation's status is written while it runs. Exactly one field is set.
 type StatusTarget struct {
-	// Mongo is an OSM-style MongoDB location (spec §2): kdu $sets <path>.operation, <path>.status,
-	// <path>.detailed-status and <path>.status-time in the one document matching Filter in Collection.
+	// Mongo is an OSM-style MongoDB location (docs/n2vc.md#status-reporting): kdu $sets <path>.operation,
+	// <path>.status, <path>.detailed-status and <path>.status-time in the one document matching Filter in
+	// Collection.
 	Mongo *MongoTarget `json:"mongo,omitempty"`
 	// Webhook receives a POST of the Operation JSON on each change.
 	Webhook *WebhookTarget `json:"webhook,omitempty"`

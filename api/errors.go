@@ -61,7 +61,7 @@ var (
 	ErrBusy = errors.New("busy: another operation holds the lock")
 	// ErrPending means Helm records an operation in progress on the release (pending-install/upgrade/rollback).
 	ErrPending = errors.New("release has an operation in progress")
-	// ErrUnsupported means the operation does not exist for Helm KDUs (spec §4.13).
+	// ErrUnsupported means the operation does not exist for Helm KDUs (docs/n2vc.md#exec_primitive).
 	ErrUnsupported = errors.New("unsupported for Helm KDUs")
 	// ErrUnreachable means the cluster's API server could not be reached or refused the credentials.
 	ErrUnreachable = errors.New("cluster unreachable")

@@ -99,7 +99,7 @@ type Progress struct {
 	NotReady []Resource   `json:"notReady,omitempty"`
 }
 
-// Service is a Service object of a release (spec §4.11), read from the cluster.
+// Service is a Service object of a release (docs/n2vc.md#get_services), read from the cluster.
 type Service struct {
 	Name      string        `json:"name"`
 	Namespace string        `json:"namespace"`

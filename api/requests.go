@@ -40,8 +40,8 @@ type Values struct {
 	Files []ValuesFile `json:"valuesFiles,omitempty"`
 	// Values is a values object.
 	Values map[string]any `json:"values,omitempty"`
-	// Params are OSM-style parameters (spec §1.4): literal top-level keys; a string value starting with
-	// "!!yaml " is parsed as YAML.
+	// Params are OSM-style parameters (docs/n2vc.md#params-and-values): literal top-level keys; a string value
+	// starting with "!!yaml " is parsed as YAML.
 	Params map[string]any `json:"params,omitempty"`
 	// Set and SetString are helm --set / --set-string expressions.
 	Set       []string `json:"set,omitempty"`
@@ -79,13 +79,13 @@ type ChartSource struct {
 
 // Common carries what every mutating KDU request may add.
 type Common struct {
-	// StatusTargets receive the operation's status while it runs (spec §2).
+	// StatusTargets receive the operation's status while it runs (docs/n2vc.md#status-reporting).
 	StatusTargets []StatusTarget `json:"statusTargets,omitempty"`
 }
 
 // InstallRequest is the body of POST /v1/clusters/{cluster}/kdus.
 type InstallRequest struct {
-	// Name is the release name; "" generates one from the chart (spec §1.3).
+	// Name is the release name; "" generates one from the chart (docs/n2vc.md#generate_kdu_instance_name).
 	Name string `json:"name,omitempty"`
 	ChartSource
 	// Namespace defaults to the cluster's default namespace.

@@ -16,7 +16,7 @@ type parseCase struct {
 }
 
 var parseCases = []parseCase{
-	// Repository charts (spec §1.3 examples).
+	// Repository charts (docs/n2vc.md#identifiers examples).
 	{in: "stable/openldap:1.2.4", want: Ref{Kind: KindRepo, Repo: "stable", Chart: "openldap", Version: "1.2.4"}},
 	{in: "stable/openldap:1.2.2", want: Ref{Kind: KindRepo, Repo: "stable", Chart: "openldap", Version: "1.2.2"}},
 	{in: "stable/openldap", want: Ref{Kind: KindRepo, Repo: "stable", Chart: "openldap"}},
@@ -112,7 +112,7 @@ var parseCases = []parseCase{
 	{in: "oci://h/c:" + strings.Repeat("a", 129), errPart: "the maximum is 128"},
 	{in: "oci://u:p@h/c", errPart: "credentials"},
 
-	// Character rules (defence in depth, spec §7 bug 1).
+	// Character rules (defence in depth, bug 1 of docs/n2vc.md#n2vc-bugs-and-what-kdu-does).
 	{in: "", errPart: "reference is empty"},
 	{in: strings.Repeat("a", 1025), errPart: "1025 bytes long"},
 	{in: "x --post-renderer evil.sh", errPart: "whitespace ' '"},

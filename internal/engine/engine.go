@@ -167,10 +167,10 @@ type InstallRequest struct {
 	WaitOptions
 }
 
-// ValuesMode says how an upgrade combines new values with the release's current ones (spec §4.5).
+// ValuesMode says how an upgrade combines new values with the release's current ones (docs/n2vc.md#upgrade).
 type ValuesMode int
 
-// Values modes in the precedence order of spec §4.5.
+// Values modes in the precedence order of N2VC's upgrade (docs/n2vc.md#upgrade).
 const (
 	// ReuseValues merges the new values over the last release's user values (N2VC's default).
 	ReuseValues ValuesMode = iota

@@ -1,6 +1,7 @@
-// Package scale holds kdu's rules for scaling a KDU (spec §4.6 and §4.7):
-// which values key holds a chart's replica count, how to read the current
-// count from release values and how to set a new one.
+// Package scale holds kdu's rules for scaling a KDU (docs/n2vc.md#scale and
+// docs/n2vc.md#get_scale_count): which values key holds a chart's replica
+// count, how to read the current count from release values and how to set a new
+// one.
 //
 // A resource name selects a sub-chart or component: its replica key lives
 // under values[resource]. The empty resource name means the top level.

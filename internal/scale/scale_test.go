@@ -14,7 +14,7 @@ import (
 
 type m = map[string]any
 
-// specValues are the chart values of N2VC's test_scale (spec §9.1).
+// specValues are the chart values of N2VC's test_scale (docs/n2vc.md#scale).
 func specValues() m {
 	return m{"replicaCount": float64(1), "dummy-app": m{"replicas": float64(2)}}
 }
@@ -178,7 +178,7 @@ func TestSetCount(t *testing.T) {
 	}
 }
 
-// TestScaleFlow runs the spec's test_scale scenario end to end: find the key in
+// TestScaleFlow runs N2VC's test_scale scenario (docs/n2vc.md#scale) end to end: find the key in
 // the chart defaults, set the count, read it back.
 func TestScaleFlow(t *testing.T) {
 	defaults := specValues()

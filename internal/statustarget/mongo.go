@@ -28,8 +28,8 @@ const (
 	DefaultMongoOperationTimeout = 15 * time.Second
 )
 
-// Mongo writes status updates to OSM-style MongoDB locations (spec §2.1, write_app_status_to_db). It is safe
-// for concurrent use.
+// Mongo writes status updates to OSM-style MongoDB locations (docs/n2vc.md#write_app_status_to_db). It is
+// safe for concurrent use.
 type Mongo struct {
 	client *mongo.Client
 	db     *mongo.Database

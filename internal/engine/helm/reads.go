@@ -95,10 +95,10 @@ func (e *Engine) Values(ctx context.Context, key engine.Key, all bool) (map[stri
 	return vals, nil
 }
 
-// ChartDefaults returns the default values of the chart the newest revision was deployed with — the exact
-// chart in the cluster, not whatever a repository serves today (spec §7 item 14). After an upgrade that
-// reused values, Helm stores the chart with the values it was rendered with instead of its own defaults;
-// those hold the same keys, which is what scale's replica-key discovery needs.
+// ChartDefaults returns the default values of the chart the newest revision was deployed with — the exact chart
+// in the cluster, not whatever a repository serves today (bug 14 of docs/n2vc.md#n2vc-bugs-and-what-kdu-does).
+// After an upgrade that reused values, Helm stores the chart with the values it was rendered with instead of its
+// own defaults; those hold the same keys, which is what scale's replica-key discovery needs.
 func (e *Engine) ChartDefaults(ctx context.Context, key engine.Key) (map[string]any, error) {
 	rec, err := e.reader.find(ctx, key.Namespace, key.Name)
 	if err != nil {

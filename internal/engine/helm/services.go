@@ -10,9 +10,9 @@ import (
 	"github.com/kdu-io/kdu/internal/engine"
 )
 
-// Services returns the Services of a release's manifest as they are in the cluster (spec §4.11): type, cluster
-// IP, ports and load-balancer ingress IPs and hostnames. A pending load balancer has no ingress yet, which is
-// reported as empty lists. Services of the manifest missing from the cluster are skipped.
+// Services returns the Services of a release's manifest as they are in the cluster (docs/n2vc.md#get_services):
+// type, cluster IP, ports and load-balancer ingress IPs and hostnames. A pending load balancer has no ingress
+// yet, which is reported as empty lists. Services of the manifest missing from the cluster are skipped.
 func (e *Engine) Services(ctx context.Context, key engine.Key) ([]engine.Service, error) {
 	rec, err := e.reader.find(ctx, key.Namespace, key.Name)
 	if err != nil {

@@ -17,8 +17,9 @@ import (
 	"github.com/kdu-io/kdu/internal/engine"
 )
 
-// What kdu installs for Tiller (spec §4.1 v2 _cluster_init, without its defect 25: the service account lives in
-// Tiller's own namespace, so Tiller can use it whatever that namespace is).
+// What kdu installs for Tiller (docs/n2vc.md#init_env, N2VC's Helm 2 _cluster_init, without its bug 25 of
+// docs/n2vc.md#n2vc-bugs-and-what-kdu-does: the service account lives in Tiller's own namespace, so Tiller can
+// use it whatever that namespace is).
 const (
 	// DeploymentName is Tiller's Deployment and Service, as `helm init` names them.
 	DeploymentName = "tiller-deploy"
@@ -113,9 +114,9 @@ func Install(ctx context.Context, conn *cluster.Conn, namespace, image string, h
 	return nil
 }
 
-// Uninstall removes Tiller's Deployment and Service, its cluster role binding and service account (spec §4.3
-// uninstall_sw). Objects already gone are not an error. Releases stored by Tiller (its Secrets or ConfigMaps)
-// are left alone.
+// Uninstall removes Tiller's Deployment and Service, its cluster role binding and service account
+// (docs/n2vc.md#reset, uninstall_sw). Objects already gone are not an error. Releases stored by Tiller (its
+// Secrets or ConfigMaps) are left alone.
 func Uninstall(ctx context.Context, conn *cluster.Conn, namespace string) error {
 	cs := conn.Clientset
 	bg := metav1.DeletePropagationBackground

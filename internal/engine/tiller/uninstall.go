@@ -8,7 +8,7 @@ import (
 	"github.com/kdu-io/kdu/internal/helm2/hapi/services"
 )
 
-// Uninstall deletes and purges a release (spec §4.9; N2VC's helm2 `delete --purge`).
+// Uninstall deletes and purges a release (docs/n2vc.md#uninstall; N2VC's helm2 `delete --purge`).
 func (e *Engine) Uninstall(ctx context.Context, req engine.UninstallRequest) (*engine.Release, error) {
 	if req.Namespace != "" {
 		if _, err := e.Find(ctx, req.Namespace, req.Name); err != nil {

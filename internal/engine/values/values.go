@@ -1,9 +1,10 @@
 // Package values builds the Helm values of a KDU operation from its sources:
-// values files, OSM-style params (with the "!!yaml " prefix) and Helm's
-// --set / --set-string expressions. It follows Helm's precedence rules and
-// fixes N2VC's params bugs (spec §1.4 and §7, items 4, 5 and 13): there are no
-// temporary files, YAML is decoded as plain data only, and only string values
-// that start with the "!!yaml" marker are decoded.
+// values files, OSM-style params (with the "!!yaml " prefix) and Helm's --set /
+// --set-string expressions. It follows Helm's precedence rules and fixes N2VC's
+// params bugs (docs/n2vc.md#params-and-values; bugs 4, 5 and 13 of
+// docs/n2vc.md#n2vc-bugs-and-what-kdu-does): there are no temporary files, YAML
+// is decoded as plain data only, and only string values that start with the
+// "!!yaml" marker are decoded.
 //
 // The package is pure: no I/O, and every input is copied, never mutated.
 package values
@@ -119,7 +120,7 @@ func applySet(flag, expr string, base map[string]any, parse func(string, map[str
 	return nil
 }
 
-// FromParams converts OSM params to values (spec §1.4, fixing bugs 4 and 5).
+// FromParams converts OSM params to values (docs/n2vc.md#params-and-values, fixing bugs 4 and 5).
 // Keys are kept literally: "a.b" stays one key and is not nested. A string
 // value that starts with "!!yaml" followed by whitespace (or is exactly
 // "!!yaml") is replaced by the YAML document after the marker, decoded as
