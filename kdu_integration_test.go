@@ -32,6 +32,8 @@ type env struct {
 	m   *kdu.Manager
 	ns  string
 	dir string
+	// withHook makes podTemplates include the workloads chart's hook Job.
+	withHook bool
 }
 
 func newEnv(t *testing.T, opts kdu.Options) *env {

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kdu-io/kdu/internal/engine"
+	"github.com/kdu-io/kdu/internal/engine/postrender"
 	"github.com/kdu-io/kdu/internal/engine/values"
 	"github.com/kdu-io/kdu/internal/naming"
 	"github.com/kdu-io/kdu/internal/scale"
@@ -129,7 +133,34 @@ type InstallOptions struct {
 	CreateNamespace bool
 	Values          Values
 	Description     string
+	PostRender
 	Wait
+}
+
+// PostRender are a release's post-render settings (docs/n2vc.md#post-render-labels-and-nodeselector), given
+// with an install, upgrade or scale: PodLabels are added to the pod template (and the metadata) of every
+// workload of the chart, hooks included, and NodeSelector is merged into every pod spec; on the same key they
+// win over the chart's own. They belong to the release: an upgrade or scale with a nil map keeps the
+// release's current setting, a non-nil one (an empty map included) replaces it. Helm 2 clusters refuse them
+// (ErrUnsupported).
+type PostRender struct {
+	PodLabels    map[string]string
+	NodeSelector map[string]string
+}
+
+func (p PostRender) validate() error {
+	if err := postrender.Validate(p.PodLabels, p.NodeSelector); err != nil {
+		var fe *postrender.FieldError
+		if errors.As(err, &fe) {
+			return invalidf(fe.Field, "%s", fe.Reason)
+		}
+		return err
+	}
+	return nil
+}
+
+func (p PostRender) engine() engine.PostRender {
+	return engine.PostRender{PodLabels: p.PodLabels, NodeSelector: p.NodeSelector}
 }
 
 // Install installs a chart as a new release and returns it. Every input is validated and the chart loaded
@@ -160,7 +191,7 @@ func (m *Manager) Install(ctx context.Context, clusterRef string, opts InstallOp
 	m.log.Info("install", "cluster", p.id, "namespace", p.ns, "release", name, "chart", p.input.String(), "atomic", p.wait.Atomic)
 	rel, err := p.cc.engine.Install(ctx, engine.InstallRequest{
 		Name: name, Namespace: p.ns, Chart: ch, Values: p.vals, CreateNamespace: opts.CreateNamespace,
-		Description: opts.Description, WaitOptions: p.wait,
+		Description: opts.Description, PostRender: opts.PostRender.engine(), WaitOptions: p.wait,
 	})
 	return rel, translate(err)
 }
@@ -231,6 +262,9 @@ func (m *Manager) planInstall(ctx context.Context, clusterRef string, opts Insta
 		return nil, err
 	}
 	in.verify = opts.Verify
+	if err := opts.PostRender.validate(); err != nil {
+		return nil, err
+	}
 	vals, err := opts.Values.build()
 	if err != nil {
 		return nil, err
@@ -311,7 +345,12 @@ type UpgradeOptions struct {
 	ValuesMode ValuesMode
 	// ForceConflicts takes over fields owned by other field managers (kubectl edits, operators).
 	ForceConflicts bool
-	Description    string
+	// ForceReplace replaces changed objects instead of patching them (Helm's --force-replace, N2VC's force):
+	// what a patch may not change (an immutable field) is recreated. It owns every field, so ForceConflicts is
+	// moot with it.
+	ForceReplace bool
+	Description  string
+	PostRender
 	Wait
 }
 
@@ -340,7 +379,7 @@ func (m *Manager) Upgrade(ctx context.Context, t Target, opts UpgradeOptions) (*
 	m.log.Info("upgrade", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "chart", in.String(), "atomic", wait.Atomic)
 	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
 		Key: key, Chart: ch, Values: vals, ValuesMode: opts.ValuesMode, ForceConflicts: opts.ForceConflicts,
-		Description: opts.Description, WaitOptions: wait,
+		ForceReplace: opts.ForceReplace, Description: opts.Description, PostRender: opts.PostRender.engine(), WaitOptions: wait,
 	})
 	return rel, translate(err)
 }
@@ -363,6 +402,9 @@ func (m *Manager) checkUpgrade(opts UpgradeOptions) (chartInput, map[string]any,
 		return in, nil, engine.WaitOptions{}, invalidf("version", "a version needs a chart to apply to")
 	} else if opts.Verify {
 		return in, nil, engine.WaitOptions{}, invalidf("verify", "verification needs a chart; an upgrade without one keeps the deployed chart")
+	}
+	if err := opts.PostRender.validate(); err != nil {
+		return in, nil, engine.WaitOptions{}, err
 	}
 	vals, err := opts.Values.build()
 	if err != nil {
@@ -389,7 +431,10 @@ type ScaleOptions struct {
 	Replicas int
 	// Resource names the values key of the resource to scale ("" = top level: replicaCount or replicas).
 	Resource string
-	// Wait defaults to N2VC's behaviour when zero: atomic, with a 30 minute timeout.
+	// ForceReplace replaces changed objects instead of patching them (see UpgradeOptions.ForceReplace).
+	ForceReplace bool
+	PostRender
+	// Wait's timeout defaults to 30 minutes (N2VC's total_timeout).
 	Wait
 }
 
@@ -424,7 +469,8 @@ func (m *Manager) Scale(ctx context.Context, t Target, opts ScaleOptions) (*Rele
 	m.log.Info("scale", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "key", path, "replicas", opts.Replicas)
 	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
 		Key: key, Values: scale.SetCount(map[string]any{}, path, opts.Replicas), ValuesMode: engine.ReuseValues,
-		Description: fmt.Sprintf("Scaled to %d replicas", opts.Replicas), WaitOptions: wait,
+		Description: fmt.Sprintf("Scaled to %d replicas", opts.Replicas), ForceReplace: opts.ForceReplace,
+		PostRender: opts.PostRender.engine(), WaitOptions: wait,
 	})
 	return rel, translate(err)
 }
@@ -434,8 +480,67 @@ func (o ScaleOptions) Validate() error {
 	if o.Replicas < 0 || o.Replicas > scale.MaxReplicas {
 		return invalidf("replicas", "must be between 0 and %d, got %d", scale.MaxReplicas, o.Replicas)
 	}
+	if err := o.PostRender.validate(); err != nil {
+		return err
+	}
 	_, err := o.Wait.engine(DefaultScaleTime)
 	return err
+}
+
+// MigrateOptions describe a migrate (docs/n2vc.md#migrate): the release moves to the nodes NodeSelector selects.
+type MigrateOptions struct {
+	// NodeSelector replaces the release's post-render node selector; it is required.
+	NodeSelector map[string]string
+	// Wait: a migrate is always atomic (a failure returns to the previous revision); the timeout defaults to
+	// DefaultTimeout.
+	Wait
+}
+
+// Validate checks the options without touching any cluster.
+func (o MigrateOptions) Validate() error {
+	if len(o.NodeSelector) == 0 {
+		return invalidf("nodeSelector", "is required: the labels of the nodes to move the release to")
+	}
+	if err := (PostRender{NodeSelector: o.NodeSelector}).validate(); err != nil {
+		return err
+	}
+	_, err := o.Wait.engine(DefaultTimeout)
+	return err
+}
+
+// Migrate moves a release to other nodes, as N2VC's migrate did: an atomic upgrade of its current chart and
+// values with a new node selector and ForceReplace, so that what cannot be patched is recreated. Pod labels
+// are kept. With a node selector that no node matches the upgrade times out and is rolled back.
+func (m *Manager) Migrate(ctx context.Context, t Target, opts MigrateOptions) (*Release, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	w := opts.Wait
+	w.Atomic = true
+	wait, err := w.engine(DefaultTimeout)
+	if err != nil {
+		return nil, err
+	}
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := m.lockRelease(ctx, clusterID(t), key.Name, "migrate")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	pairs := make([]string, 0, len(opts.NodeSelector))
+	for _, k := range slices.Sorted(maps.Keys(opts.NodeSelector)) {
+		pairs = append(pairs, k+"="+opts.NodeSelector[k])
+	}
+	m.log.Info("migrate", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "node_selector", pairs)
+	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
+		Key: key, ValuesMode: engine.ReuseValues, ForceReplace: true,
+		Description: "Migrated to nodes " + strings.Join(pairs, ","),
+		PostRender:  engine.PostRender{NodeSelector: opts.NodeSelector}, WaitOptions: wait,
+	})
+	return rel, translate(err)
 }
 
 // ScaleCount returns a release's replica count (docs/n2vc.md#get_scale_count): from the values the user gave,

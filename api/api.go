@@ -30,6 +30,7 @@ const (
 	KindScale     = "scale"
 	KindRollback  = "rollback"
 	KindUninstall = "uninstall"
+	KindMigrate   = "migrate"
 )
 
 // Target addresses a KDU: a release on a cluster. Cluster may use the legacy "namespace:cluster_id" form; its

@@ -50,6 +50,10 @@ type Release struct {
 	AppVersion    string       `json:"appVersion"`
 	FirstDeployed time.Time    `json:"firstDeployed"`
 	Updated       time.Time    `json:"updated"`
+	// PodLabels and NodeSelector are the release's post-render settings: added to every workload's pod template
+	// by kdu (see the install request's podLabels).
+	PodLabels    map[string]string `json:"podLabels,omitempty"`
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 }
 
 // Resource is one object of a release's manifest with its observed readiness (kstatus).

@@ -94,8 +94,19 @@ type InstallRequest struct {
 	CreateNamespace *bool  `json:"createNamespace,omitempty"`
 	Description     string `json:"description,omitempty"`
 	Values
+	PostRender
 	Wait
 	Common
+}
+
+// PostRender are a release's post-render settings, on install, upgrade and scale: podLabels are added to the
+// pod template (and the metadata) of every workload of the chart, hooks included, and nodeSelector is merged
+// into every pod spec; on the same key they win over the chart's own. Keys and values are Kubernetes label
+// keys and values. They belong to the release: an upgrade or scale that leaves a field out keeps the
+// release's current setting, and an empty object clears it. Helm 2 clusters refuse them (unsupported).
+type PostRender struct {
+	PodLabels    map[string]string `json:"podLabels,omitzero"`
+	NodeSelector map[string]string `json:"nodeSelector,omitzero"`
 }
 
 // CreatesNamespace reports whether a missing namespace is created, DefaultCreateNamespace if the request does
@@ -112,8 +123,12 @@ type UpgradeRequest struct {
 	// ValuesMode is "reuse" (default), "reset" or "reset-then-reuse".
 	ValuesMode     string `json:"valuesMode,omitempty"`
 	ForceConflicts bool   `json:"forceConflicts,omitempty"`
-	Description    string `json:"description,omitempty"`
+	// ForceReplace replaces changed objects instead of patching them (Helm's --force-replace, N2VC's force):
+	// what a patch may not change is recreated. It owns every field, so forceConflicts is moot with it.
+	ForceReplace bool   `json:"forceReplace,omitempty"`
+	Description  string `json:"description,omitempty"`
 	Values
+	PostRender
 	Wait
 	Common
 }
@@ -124,7 +139,21 @@ type ScaleRequest struct {
 	Replicas  *int   `json:"replicas"`
 	// Resource names the values key of the resource to scale; "" is the top level.
 	Resource string `json:"resource,omitempty"`
+	// ForceReplace replaces changed objects instead of patching them (see UpgradeRequest).
+	ForceReplace bool `json:"forceReplace,omitempty"`
+	PostRender
 	Wait
+	Common
+}
+
+// MigrateRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:migrate: an atomic upgrade of the
+// release's current chart and values with a new nodeSelector and forceReplace (docs/n2vc.md#migrate).
+type MigrateRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	// NodeSelector is required: the labels of the nodes to move the release to.
+	NodeSelector map[string]string `json:"nodeSelector"`
+	// Timeout bounds the wait for readiness (a migrate always waits and is atomic).
+	Timeout *Duration `json:"timeout,omitempty"`
 	Common
 }
 

@@ -212,6 +212,16 @@ func (c *Client) Scale(ctx context.Context, t api.Target, req api.ScaleRequest, 
 	return c.run(ctx, http.MethodPost, t.Cluster, path+":scale", req, progress)
 }
 
+// Migrate moves a release to the nodes the request's nodeSelector selects (an atomic upgrade of its current
+// chart and values with forceReplace) and waits for the operation to end.
+func (c *Client) Migrate(ctx context.Context, t api.Target, req api.MigrateRequest, progress ProgressFunc) (*api.Release, error) {
+	path, err := c.kduAction(t, &req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return c.run(ctx, http.MethodPost, t.Cluster, path+":migrate", req, progress)
+}
+
 // Rollback rolls a release back and waits for the operation to end.
 func (c *Client) Rollback(ctx context.Context, t api.Target, req api.RollbackRequest, progress ProgressFunc) (*api.Release, error) {
 	path, err := c.kduAction(t, &req.Namespace)

@@ -65,7 +65,7 @@ func Install(r api.InstallRequest) (kdu.InstallOptions, error) {
 	return kdu.InstallOptions{
 		Name: r.Name, Chart: r.Chart, Version: r.Version, RepoURL: r.RepoURL, ChartArchive: r.ChartArchive, Verify: r.Verify,
 		Namespace: r.Namespace, CreateNamespace: r.CreatesNamespace(),
-		Values: vals, Description: r.Description, Wait: Wait(r.Wait),
+		Values: vals, Description: r.Description, PostRender: PostRender(r.PostRender), Wait: Wait(r.Wait),
 	}, nil
 }
 
@@ -75,7 +75,8 @@ func InstallRequest(o kdu.InstallOptions) api.InstallRequest {
 	create := o.CreateNamespace
 	return api.InstallRequest{Name: o.Name,
 		ChartSource: api.ChartSource{Chart: o.Chart, Version: o.Version, RepoURL: o.RepoURL, ChartArchive: o.ChartArchive, Verify: o.Verify},
-		Namespace:   o.Namespace, CreateNamespace: &create, Description: o.Description, Values: ValuesOf(o.Values), Wait: WaitOf(o.Wait)}
+		Namespace:   o.Namespace, CreateNamespace: &create, Description: o.Description, Values: ValuesOf(o.Values),
+		PostRender: PostRenderOf(o.PostRender), Wait: WaitOf(o.Wait)}
 }
 
 // valuesModes maps the API's values modes to the library's; "" is reuse.
@@ -107,7 +108,8 @@ func Upgrade(r api.UpgradeRequest) (kdu.UpgradeOptions, error) {
 	}
 	return kdu.UpgradeOptions{
 		Chart: r.Chart, Version: r.Version, RepoURL: r.RepoURL, ChartArchive: r.ChartArchive, Verify: r.Verify, Values: vals,
-		ValuesMode: mode, ForceConflicts: r.ForceConflicts, Description: r.Description, Wait: Wait(r.Wait),
+		ValuesMode: mode, ForceConflicts: r.ForceConflicts, ForceReplace: r.ForceReplace, Description: r.Description,
+		PostRender: PostRender(r.PostRender), Wait: Wait(r.Wait),
 	}, nil
 }
 
@@ -115,8 +117,8 @@ func Upgrade(r api.UpgradeRequest) (kdu.UpgradeOptions, error) {
 func UpgradeRequest(ns string, o kdu.UpgradeOptions) api.UpgradeRequest {
 	return api.UpgradeRequest{Namespace: ns,
 		ChartSource: api.ChartSource{Chart: o.Chart, Version: o.Version, RepoURL: o.RepoURL, ChartArchive: o.ChartArchive, Verify: o.Verify},
-		ValuesMode:  ValuesModeOf(o.ValuesMode), ForceConflicts: o.ForceConflicts, Description: o.Description,
-		Values: ValuesOf(o.Values), Wait: WaitOf(o.Wait)}
+		ValuesMode:  ValuesModeOf(o.ValuesMode), ForceConflicts: o.ForceConflicts, ForceReplace: o.ForceReplace,
+		Description: o.Description, Values: ValuesOf(o.Values), PostRender: PostRenderOf(o.PostRender), Wait: WaitOf(o.Wait)}
 }
 
 // Scale turns a scale request into library options, validated.
@@ -124,14 +126,37 @@ func Scale(r api.ScaleRequest) (kdu.ScaleOptions, error) {
 	if r.Replicas == nil {
 		return kdu.ScaleOptions{}, &kdu.FieldError{Field: "replicas", Reason: "is required"}
 	}
-	o := kdu.ScaleOptions{Replicas: *r.Replicas, Resource: r.Resource, Wait: Wait(r.Wait)}
+	o := kdu.ScaleOptions{Replicas: *r.Replicas, Resource: r.Resource, ForceReplace: r.ForceReplace,
+		PostRender: PostRender(r.PostRender), Wait: Wait(r.Wait)}
 	return o, o.Validate()
 }
 
 // ScaleRequest is Scale the other way.
 func ScaleRequest(ns string, o kdu.ScaleOptions) api.ScaleRequest {
 	n := o.Replicas
-	return api.ScaleRequest{Namespace: ns, Replicas: &n, Resource: o.Resource, Wait: WaitOf(o.Wait)}
+	return api.ScaleRequest{Namespace: ns, Replicas: &n, Resource: o.Resource, ForceReplace: o.ForceReplace,
+		PostRender: PostRenderOf(o.PostRender), Wait: WaitOf(o.Wait)}
+}
+
+// PostRender turns a request's post-render settings into the library's; absent fields stay nil (keep).
+func PostRender(p api.PostRender) kdu.PostRender {
+	return kdu.PostRender{PodLabels: p.PodLabels, NodeSelector: p.NodeSelector}
+}
+
+// PostRenderOf is PostRender the other way.
+func PostRenderOf(p kdu.PostRender) api.PostRender {
+	return api.PostRender{PodLabels: p.PodLabels, NodeSelector: p.NodeSelector}
+}
+
+// Migrate turns a migrate request into library options, validated. A migrate always waits and is atomic.
+func Migrate(r api.MigrateRequest) (kdu.MigrateOptions, error) {
+	o := kdu.MigrateOptions{NodeSelector: r.NodeSelector, Wait: kdu.Wait{Wait: true, Atomic: true, Timeout: r.Timeout.Std(0)}}
+	return o, o.Validate()
+}
+
+// MigrateRequest is Migrate the other way.
+func MigrateRequest(ns string, o kdu.MigrateOptions) api.MigrateRequest {
+	return api.MigrateRequest{Namespace: ns, NodeSelector: o.NodeSelector, Timeout: durationOf(o.Timeout)}
 }
 
 // Rollback turns a rollback request into library options, validated. A rollback waits by default and is

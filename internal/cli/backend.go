@@ -28,6 +28,7 @@ type Backend interface {
 	Install(ctx context.Context, cluster string, opts kdu.InstallOptions) (*kdu.Release, error)
 	Upgrade(ctx context.Context, t kdu.Target, opts kdu.UpgradeOptions) (*kdu.Release, error)
 	Scale(ctx context.Context, t kdu.Target, opts kdu.ScaleOptions) (*kdu.Release, error)
+	Migrate(ctx context.Context, t kdu.Target, opts kdu.MigrateOptions) (*kdu.Release, error)
 	ScaleCount(ctx context.Context, t kdu.Target, resource string) (int, error)
 	Rollback(ctx context.Context, t kdu.Target, opts kdu.RollbackOptions) (*kdu.Release, error)
 	Uninstall(ctx context.Context, t kdu.Target, opts kdu.UninstallOptions) (*kdu.Release, error)

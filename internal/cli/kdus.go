@@ -68,6 +68,54 @@ func (w *waitFlags) opts(fn kdu.ProgressFunc) kdu.Wait {
 	return kdu.Wait{Wait: w.wait, Atomic: w.atomic, Timeout: w.timeout, Progress: fn}
 }
 
+// postRenderFlags are --pod-label and --node-selector (and, on upgrade and scale, the flags that clear them).
+type postRenderFlags struct {
+	podLabels, nodeSelector           []string
+	clearPodLabels, clearNodeSelector bool
+}
+
+func (p *postRenderFlags) register(cmd *cobra.Command, clearable bool) {
+	f := cmd.Flags()
+	f.StringArrayVar(&p.podLabels, "pod-label", nil, "label added to the pod template of every workload, key=value (repeatable; wins over the chart's)")
+	f.StringArrayVar(&p.nodeSelector, "node-selector", nil, "node selector entry merged into every pod spec, key=value (repeatable)")
+	if clearable {
+		f.BoolVar(&p.clearPodLabels, "clear-pod-labels", false, "remove the release's pod labels (without --pod-label they are kept)")
+		f.BoolVar(&p.clearNodeSelector, "clear-node-selector", false, "remove the release's node selector (without --node-selector it is kept)")
+	}
+}
+
+func (p *postRenderFlags) build() (kdu.PostRender, error) {
+	var out kdu.PostRender
+	var err error
+	if out.PodLabels, err = pairs("--pod-label", p.podLabels, "--clear-pod-labels", p.clearPodLabels); err != nil {
+		return out, err
+	}
+	out.NodeSelector, err = pairs("--node-selector", p.nodeSelector, "--clear-node-selector", p.clearNodeSelector)
+	return out, err
+}
+
+// pairs parses key=value flags into a map: nil when none is given (keep), empty with clear (clearFlag).
+func pairs(flag string, kvs []string, clearFlag string, clear bool) (map[string]string, error) {
+	if clear && len(kvs) > 0 {
+		return nil, usagef("%s and %s exclude each other", flag, clearFlag)
+	}
+	if clear {
+		return map[string]string{}, nil
+	}
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("%s %q: want key=value", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
 // verifyUsage describes --verify.
 const verifyUsage = "refuse a chart that does not verify: a provenance file signed by a key of the repository's keyring, or for OCI a digest (@sha256:…) or signed provenance"
 
@@ -87,6 +135,7 @@ func chartArg(s string) string {
 func (a *app) installCmd() *cobra.Command {
 	var vf valueFlags
 	var wf waitFlags
+	var pf postRenderFlags
 	var version, repoURL, description string
 	var createNS, verify bool
 	cmd := &cobra.Command{
@@ -106,6 +155,10 @@ generated from the chart reference and checked unique on the cluster.`,
 			if err != nil {
 				return err
 			}
+			pr, err := pf.build()
+			if err != nil {
+				return err
+			}
 			b, c, err := a.clusterBackend(cmd.Context())
 			if err != nil {
 				return err
@@ -113,7 +166,7 @@ generated from the chart reference and checked unique on the cluster.`,
 			fn, done := a.progressFunc()
 			rel, err := b.Install(cmd.Context(), c, kdu.InstallOptions{
 				Name: name, Chart: chartArg(chart), Version: version, RepoURL: repoURL, Verify: verify, Namespace: a.namespace,
-				CreateNamespace: createNS, Values: vals, Description: description, Wait: wf.opts(fn),
+				CreateNamespace: createNS, Values: vals, Description: description, PostRender: pr, Wait: wf.opts(fn),
 			})
 			done()
 			if err != nil {
@@ -124,6 +177,7 @@ generated from the chart reference and checked unique on the cluster.`,
 	}
 	vf.register(cmd)
 	wf.register(cmd, false, false, kdu.DefaultTimeout)
+	pf.register(cmd, false)
 	cmd.Flags().StringVar(&version, "version", "", "chart version or constraint (default: latest stable)")
 	cmd.Flags().StringVar(&repoURL, "repo", "", "chart repository URL to find a bare chart name in")
 	cmd.Flags().StringVar(&description, "description", "", "description recorded with the revision")
@@ -135,8 +189,9 @@ generated from the chart reference and checked unique on the cluster.`,
 func (a *app) upgradeCmd() *cobra.Command {
 	var vf valueFlags
 	var wf waitFlags
+	var pf postRenderFlags
 	var version, repoURL, description string
-	var reset, resetThenReuse, reuse, forceConflicts, verify bool
+	var reset, resetThenReuse, reuse, forceConflicts, forceReplace, verify bool
 	cmd := &cobra.Command{
 		Use:   "upgrade NAME [CHART]",
 		Short: "Upgrade a release (to a new chart, or its current chart with new values)",
@@ -166,6 +221,10 @@ func (a *app) upgradeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			pr, err := pf.build()
+			if err != nil {
+				return err
+			}
 			b, t, err := a.target(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -173,7 +232,8 @@ func (a *app) upgradeCmd() *cobra.Command {
 			fn, done := a.progressFunc()
 			rel, err := b.Upgrade(cmd.Context(), t, kdu.UpgradeOptions{
 				Chart: chart, Version: version, RepoURL: repoURL, Verify: verify, Values: vals, ValuesMode: mode,
-				ForceConflicts: forceConflicts, Description: description, Wait: wf.opts(fn),
+				ForceConflicts: forceConflicts, ForceReplace: forceReplace, Description: description, PostRender: pr,
+				Wait: wf.opts(fn),
 			})
 			done()
 			if err != nil {
@@ -195,13 +255,17 @@ func (a *app) upgradeCmd() *cobra.Command {
 	f.BoolVar(&reset, "reset-values", false, "use only the chart's defaults and the new values")
 	f.BoolVar(&resetThenReuse, "reset-then-reuse-values", false, "use the new chart's defaults, then the current values, then the new ones")
 	f.BoolVar(&forceConflicts, "force-conflicts", false, "take over fields owned by other field managers (server-side apply conflicts)")
+	f.BoolVar(&forceReplace, "force-replace", false, forceReplaceUsage)
 	f.BoolVar(&verify, "verify", false, verifyUsage+" (needs CHART)")
+	pf.register(cmd, true)
 	return cmd
 }
 
 func (a *app) scaleCmd() *cobra.Command {
 	var wf waitFlags
+	var pf postRenderFlags
 	var resource string
+	var forceReplace bool
 	cmd := &cobra.Command{
 		Use:   "scale NAME [REPLICAS]",
 		Short: "Set a release's replica count, or print it when REPLICAS is omitted",
@@ -227,8 +291,13 @@ reusing its values with that key set. Without REPLICAS it prints the current cou
 			if err != nil {
 				return &kdu.FieldError{Field: "replicas", Reason: fmt.Sprintf("%q is not a whole number", args[1])}
 			}
+			pr, err := pf.build()
+			if err != nil {
+				return err
+			}
 			fn, done := a.progressFunc()
-			rel, err := b.Scale(cmd.Context(), t, kdu.ScaleOptions{Replicas: n, Resource: resource, Wait: wf.opts(fn)})
+			rel, err := b.Scale(cmd.Context(), t, kdu.ScaleOptions{Replicas: n, Resource: resource, ForceReplace: forceReplace,
+				PostRender: pr, Wait: wf.opts(fn)})
 			done()
 			if err != nil {
 				return err
@@ -238,6 +307,49 @@ reusing its values with that key set. Without REPLICAS it prints the current cou
 	}
 	wf.register(cmd, false, true, kdu.DefaultScaleTime)
 	cmd.Flags().StringVar(&resource, "resource", "", "values key of the resource to scale (default: top level)")
+	cmd.Flags().BoolVar(&forceReplace, "force-replace", false, forceReplaceUsage)
+	pf.register(cmd, true)
+	return cmd
+}
+
+// forceReplaceUsage describes --force-replace.
+const forceReplaceUsage = "replace changed objects instead of patching them: what a patch may not change is recreated"
+
+func (a *app) migrateCmd() *cobra.Command {
+	var timeout time.Duration
+	var nodeSelector []string
+	cmd := &cobra.Command{
+		Use:   "migrate NAME --node-selector key=value...",
+		Short: "Move a release to other nodes (an atomic upgrade with a new node selector and --force-replace)",
+		Long: `Migrate a release, as N2VC's migrate: kdu upgrades it with its current chart and values, the
+given node selector merged into every pod spec (replacing the release's node selector; its pod
+labels are kept), and --force-replace. It always waits and is atomic: if the workloads do not
+become ready on the selected nodes within --timeout, the release returns to its revision.`,
+		Args: rangeArgs(1, 1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sel, err := pairs("--node-selector", nodeSelector, "", false)
+			if err != nil {
+				return err
+			}
+			b, t, err := a.target(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fn, done := a.progressFunc()
+			rel, err := b.Migrate(cmd.Context(), t, kdu.MigrateOptions{NodeSelector: sel,
+				Wait: kdu.Wait{Wait: true, Atomic: true, Timeout: timeout, Progress: fn}})
+			done()
+			if err != nil {
+				if rel != nil {
+					fmt.Fprintf(a.stderr, "release %s is now at revision %d (%s)\n", rel.Name, rel.Revision, rel.State)
+				}
+				return err
+			}
+			return a.printRelease(rel)
+		},
+	}
+	cmd.Flags().StringArrayVar(&nodeSelector, "node-selector", nil, "node selector entry, key=value (repeatable; at least one)")
+	cmd.Flags().DurationVar(&timeout, "timeout", kdu.DefaultTimeout, "how long to wait for readiness before rolling back")
 	return cmd
 }
 

@@ -110,6 +110,10 @@ func (r remote) Scale(ctx context.Context, t kdu.Target, o kdu.ScaleOptions) (*k
 	return r.c.Scale(ctx, t, apiconv.ScaleRequest(t.Namespace, o), progressOf(o.Progress))
 }
 
+func (r remote) Migrate(ctx context.Context, t kdu.Target, o kdu.MigrateOptions) (*kdu.Release, error) {
+	return r.c.Migrate(ctx, t, apiconv.MigrateRequest(t.Namespace, o), progressOf(o.Progress))
+}
+
 func (r remote) ScaleCount(ctx context.Context, t kdu.Target, resource string) (int, error) {
 	return r.c.ScaleCount(ctx, t, resource)
 }

@@ -161,7 +161,7 @@ releases on it. Commands that print data accept -o table|json|yaml.`,
 		}
 		return nil
 	}
-	root.AddCommand(a.clusterCmd(), a.repoCmd(), a.installCmd(), a.upgradeCmd(), a.scaleCmd(), a.rollbackCmd(),
+	root.AddCommand(a.clusterCmd(), a.repoCmd(), a.installCmd(), a.upgradeCmd(), a.scaleCmd(), a.migrateCmd(), a.rollbackCmd(),
 		a.uninstallCmd(), a.statusCmd(), a.listCmd(), a.historyCmd(), a.valuesCmd(), a.servicesCmd(), a.showCmd(),
 		a.versionCmd(), a.operationCmd(), a.serveCmd(), a.tokenCmd())
 	return root

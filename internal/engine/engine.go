@@ -156,6 +156,17 @@ type Chart interface {
 	DefaultValues() map[string]any
 }
 
+// PostRender are the post-render settings of an install or upgrade: labels added to every workload's pod
+// template and a node selector merged into every pod spec (see internal/engine/postrender). In an upgrade, a
+// nil map keeps the release's current setting and a non-nil one (empty included) replaces it.
+type PostRender struct {
+	PodLabels    map[string]string
+	NodeSelector map[string]string
+}
+
+// Given reports whether the request sets either setting (an empty map included: it clears).
+func (p PostRender) Given() bool { return p.PodLabels != nil || p.NodeSelector != nil }
+
 // InstallRequest describes an install.
 type InstallRequest struct {
 	Name            string
@@ -164,6 +175,7 @@ type InstallRequest struct {
 	Values          map[string]any
 	CreateNamespace bool
 	Description     string
+	PostRender
 	WaitOptions
 }
 
@@ -188,7 +200,11 @@ type UpgradeRequest struct {
 	ValuesMode ValuesMode
 	// ForceConflicts takes ownership of fields another field manager owns (server-side apply conflicts).
 	ForceConflicts bool
-	Description    string
+	// ForceReplace replaces changed objects instead of patching them (Helm's --force-replace): what a patch
+	// cannot change (an immutable field, a Service's type) is recreated. It implies owning every field.
+	ForceReplace bool
+	Description  string
+	PostRender
 	WaitOptions
 }
 

@@ -146,6 +146,12 @@ func (s *Server) scale(c *call) error {
 		check: func() error { _, err := apiconv.Scale(req); return err }})
 }
 
+func (s *Server) migrate(c *call) error {
+	var req api.MigrateRequest
+	return s.onRelease(c, releaseAction{kind: api.KindMigrate, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,
+		check: func() error { _, err := apiconv.Migrate(req); return err }})
+}
+
 func (s *Server) rollback(c *call) error {
 	var req api.RollbackRequest
 	return s.onRelease(c, releaseAction{kind: api.KindRollback, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,

@@ -18,7 +18,7 @@ import (
 const sseHeartbeat = 15 * time.Second
 
 var opStates = map[api.OperationState]bool{api.Queued: true, api.Running: true, api.Succeeded: true, api.Failed: true, api.Cancelled: true}
-var opKinds = map[string]bool{api.KindInstall: true, api.KindUpgrade: true, api.KindScale: true, api.KindRollback: true, api.KindUninstall: true}
+var opKinds = map[string]bool{api.KindInstall: true, api.KindUpgrade: true, api.KindScale: true, api.KindMigrate: true, api.KindRollback: true, api.KindUninstall: true}
 
 func (s *Server) listOperations(c *call) error {
 	f := store.OperationFilter{Projects: c.p.projectFilter(), Cluster: c.query("cluster"), Release: c.query("kdu"),

@@ -13,7 +13,7 @@ var (
 		{Name: "cluster", Type: "string", Desc: "only operations on this cluster"},
 		{Name: "kdu", Type: "string", Desc: "only operations on this release"},
 		{Name: "state", Type: "string", Desc: "queued, running, succeeded, failed or cancelled"},
-		{Name: "kind", Type: "string", Desc: "install, upgrade, scale, rollback or uninstall"},
+		{Name: "kind", Type: "string", Desc: "install, upgrade, scale, migrate, rollback or uninstall"},
 		{Name: "limit", Type: "integer", Desc: "page size (default 100, at most 1000)"},
 		{Name: "before", Type: "string", Desc: "the next page: the `next` of the previous one"},
 	}
@@ -83,6 +83,8 @@ func (s *Server) table() []*route {
 			MaxBody: chartMaxBody, Body: api.UpgradeRequest{}, Status: 202, Resp: api.Operation{}, Errors: []int{e400, e403, e404, e413, e422, e502}, h: s.upgrade},
 		{Method: "POST", Path: "/v1/clusters/{cluster}/kdus/{name}:scale", ID: "scaleKdu", Summary: "set a release's replica count (asynchronous)", Tag: "kdus", Write: true, Long: true,
 			Body: api.ScaleRequest{}, Status: 202, Resp: api.Operation{}, Errors: []int{e400, e403, e404, e422, e502}, h: s.scale},
+		{Method: "POST", Path: "/v1/clusters/{cluster}/kdus/{name}:migrate", ID: "migrateKdu", Summary: "move a release to other nodes: an atomic upgrade of its current chart and values with a new nodeSelector and forceReplace (asynchronous)", Tag: "kdus", Write: true, Long: true,
+			Body: api.MigrateRequest{}, Status: 202, Resp: api.Operation{}, Errors: []int{e400, e403, e404, e422, e502}, h: s.migrate},
 		{Method: "POST", Path: "/v1/clusters/{cluster}/kdus/{name}:rollback", ID: "rollbackKdu", Summary: "roll a release back (asynchronous)", Tag: "kdus", Write: true, Long: true,
 			Body: api.RollbackRequest{}, BodyOptional: true, Status: 202, Resp: api.Operation{}, Errors: []int{e400, e403, e404, e422, e502}, h: s.rollback},
 		{Method: "GET", Path: "/v1/clusters/{cluster}/kdus/{name}/scale", ID: "kduScaleCount", Summary: "a release's replica count", Tag: "kdus",

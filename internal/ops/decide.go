@@ -95,7 +95,7 @@ func decide(kind string, atomic bool, base *int, written int, cur *current) deci
 			switch kind {
 			case api.KindInstall:
 				d.repair = uninstallRelease
-			case api.KindUpgrade, api.KindScale:
+			case api.KindUpgrade, api.KindScale, api.KindMigrate:
 				d.repair = rollbackToBase
 			}
 		}
@@ -115,7 +115,7 @@ func decide(kind string, atomic bool, base *int, written int, cur *current) deci
 		case api.ReleaseUninstalling:
 			return decision{verdict: fail, repair: uninstallRelease, why: "the install failed and its rollback was uninstalling the release"}
 		}
-	case api.KindUpgrade, api.KindScale:
+	case api.KindUpgrade, api.KindScale, api.KindMigrate:
 		switch {
 		case l == b+1 && st == api.ReleaseDeployed:
 			return decision{verdict: succeed, why: fmt.Sprintf("the %s completed: revision %d is deployed", kind, l)}

@@ -64,6 +64,18 @@ func (r *Runner) perform(ctx context.Context, op store.Operation, progress kdu.P
 		o.Progress, o.Observe = progress, observe
 		rel, err := m.Scale(ctx, t, o)
 		return outcome{rel, err}
+	case api.KindMigrate:
+		var req api.MigrateRequest
+		if err := decode(op.Request, &req); err != nil {
+			return outcome{err: err}
+		}
+		o, err := apiconv.Migrate(req)
+		if err != nil {
+			return outcome{err: err}
+		}
+		o.Progress, o.Observe = progress, observe
+		rel, err := m.Migrate(ctx, t, o)
+		return outcome{rel, err}
 	case api.KindRollback:
 		var req api.RollbackRequest
 		if err := decode(op.Request, &req); err != nil {
@@ -101,6 +113,8 @@ func atomic(op store.Operation) bool {
 	switch op.Kind {
 	case api.KindInstall, api.KindUpgrade, api.KindScale:
 		return w.IsAtomic()
+	case api.KindMigrate:
+		return true
 	}
 	return false
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/engine/charts"
+	"github.com/kdu-io/kdu/internal/engine/postrender"
 )
 
 // Install installs a chart as a new release. The release name must be unused in every namespace of the cluster
@@ -48,7 +49,11 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 	if err != nil {
 		return nil, err
 	}
+	ch, renderer := withPostRender(ch, settingsFor(postrender.Settings{}, req.PostRender))
 	in := action.NewInstall(cfg)
+	if renderer != nil {
+		in.PostRenderer, in.PostRenderStrategy = renderer, postRenderStrategy
+	}
 	in.ReleaseName = req.Name
 	in.Namespace = req.Namespace
 	in.RollbackOnFailure = req.Atomic

@@ -136,6 +136,8 @@ func toRelease(rel *rspb.Release) engine.Release {
 	if r.State == "" {
 		r.State = engine.StateUnknown
 	}
+	pr := postRenderOf(rel.Chart)
+	r.PodLabels, r.NodeSelector = pr.PodLabels, pr.NodeSelector
 	return r
 }
 

@@ -40,7 +40,11 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	if err := observe(cfg, req.Name, req.Observe, e.log); err != nil {
 		return nil, err
 	}
+	ch, renderer := withPostRender(ch, settingsFor(postRenderOf(cur.rel.Chart), req.PostRender))
 	up := action.NewUpgrade(cfg)
+	if renderer != nil {
+		up.PostRenderer, up.PostRenderStrategy = renderer, postRenderStrategy
+	}
 	up.Namespace = cur.rel.Namespace
 	switch req.ValuesMode {
 	case engine.ResetValues:
@@ -50,7 +54,7 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	default:
 		up.ReuseValues = true
 	}
-	up.ForceConflicts = req.ForceConflicts
+	up.ForceConflicts = req.ForceConflicts && !req.ForceReplace
 	up.RollbackOnFailure = req.Atomic
 	up.WaitStrategy = waitStrategy(req.WaitOptions)
 	up.WaitOptions = e.waitOptions(ctx)
@@ -58,6 +62,10 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	up.MaxHistory = e.opts.MaxHistory
 	up.Description = req.Description
 	up.ServerSideApply = "auto"
+	if req.ForceReplace {
+		// Helm replaces objects only with client-side apply; a replace owns every field anyway.
+		up.ForceReplace, up.ServerSideApply = true, "false"
+	}
 
 	k := engine.Key{Namespace: cur.rel.Namespace, Name: req.Name}
 	stop := e.watchProgress(ctx, k, "upgrading", req.Progress)

@@ -29,6 +29,9 @@ func valuesConfig(v map[string]any) (*hapichart.Config, error) {
 // Install installs a release. Tiller creates the namespace itself, so without CreateNamespace kdu checks that
 // it exists first. Atomic installs that fail are purged, as helm2's --atomic does.
 func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engine.Release, error) {
+	if err := noPostRender(req.PostRender); err != nil {
+		return nil, err
+	}
 	if !req.CreateNamespace {
 		if _, err := e.conn.Clientset.CoreV1().Namespaces().Get(ctx, req.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("%w: %s", engine.ErrNamespaceNotFound, req.Namespace)
@@ -73,4 +76,13 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 		return nil, err
 	}
 	return toRelease(resp.GetRelease()), nil
+}
+
+// noPostRender refuses post-render settings: Tiller renders the chart itself and offers no hook between
+// rendering and applying, so kdu cannot label what it creates faithfully (hooks and workloads alike).
+func noPostRender(p engine.PostRender) error {
+	if len(p.PodLabels) > 0 || len(p.NodeSelector) > 0 {
+		return fmt.Errorf("%w: podLabels and nodeSelector need a Helm 3 cluster: Tiller renders charts itself, so kdu cannot post-render them", engine.ErrUnsupported)
+	}
+	return nil
 }

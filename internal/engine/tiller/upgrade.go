@@ -13,6 +13,9 @@ import (
 // Upgrade upgrades a release. A nil chart reuses the release's current chart. Atomic upgrades that fail roll back
 // to the previous revision, as helm2's --atomic does.
 func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engine.Release, error) {
+	if err := noPostRender(req.PostRender); err != nil {
+		return nil, err
+	}
 	cur, err := e.content(ctx, req.Name, 0)
 	if err != nil {
 		return nil, err
@@ -59,7 +62,7 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	stop := e.watchProgress(ctx, req.Key, "waiting", req.Progress)
 	resp, err := rc.UpdateRelease(cctx, &services.UpdateReleaseRequest{
 		Name: req.Name, Chart: ch, Values: cfg, ReuseValues: reuse, ResetValues: reset, Wait: wait,
-		Timeout: e.timeoutSeconds(req.Timeout), Description: req.Description, Force: req.ForceConflicts,
+		Timeout: e.timeoutSeconds(req.Timeout), Description: req.Description, Force: req.ForceConflicts || req.ForceReplace,
 	})
 	stop()
 	if err != nil {
