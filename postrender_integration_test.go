@@ -80,7 +80,13 @@ func (e *env) wantTemplates(name, when string, labels, selector map[string]strin
 // hook Job with pod labels and a node selector, and follows the settings through upgrade, scale, a second
 // Manager, clearing, bad input, force-replace and migrate.
 func TestPostRender(t *testing.T) {
-	e := newEnv(t, kdu.Options{})
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("watch cache %v", cached), func(t *testing.T) { testPostRender(t, cached) })
+	}
+}
+
+func testPostRender(t *testing.T, cached bool) {
+	e := newEnv(t, kdu.Options{WatchCache: cached})
 	const name = "pr"
 	labels := map[string]string{"osm.etsi.org/ns-id": "ns-1", "tier": "kdu"}
 	selector := map[string]string{"type": "kwok"}
