@@ -111,6 +111,13 @@ func TestKubernetesHelpers(t *testing.T) {
 			t.Fatalf("delete again through the client: %v", err)
 		}
 		s.wantError(422, "invalid", "name", "DELETE", "/v1/clusters/dev/namespaces/"+ns+"/certificates/Bad", "", nil)
+		// No namespace at all: the client asks the server for the cluster's default namespace.
+		if err := cl.DeleteCertificate(ctx, "dev", "", "never-was"); err != nil {
+			t.Fatalf("delete in the cluster's default namespace: %v", err)
+		}
+		if _, err := cl.CreateCertificate(ctx, "dev", "a/b", "x", req); !errors.Is(err, api.ErrInvalid) {
+			t.Fatalf("a namespace with '/': %v", err)
+		}
 	})
 
 	t.Run("secrets", func(t *testing.T) {
