@@ -81,7 +81,8 @@ func ObjectName(field, name string) error {
 const MaxRBACNameLen = validation.DNS1123SubdomainMaxLength
 
 // RBACName checks a Role or RoleBinding name by Kubernetes' rule for them (any path segment: not "." or
-// "..", no '/' or '%'), at most MaxRBACNameLen bytes, and without control characters.
+// "..", no '/' or '%'), at most MaxRBACNameLen bytes, and — kdu's own rule, for names that print and
+// travel safely — without spaces or control characters.
 func RBACName(field, name string) error {
 	if name == "" {
 		return fieldErr(field, "is required")
