@@ -23,7 +23,8 @@ var (
 	ErrBusy = api.ErrBusy
 	// ErrPending means Helm records an operation in progress on the release (pending-install/upgrade/rollback).
 	ErrPending = api.ErrPending
-	// ErrUnsupported means the operation does not exist for Helm KDUs (docs/n2vc.md#exec_primitive).
+	// ErrUnsupported means the operation does not exist for Helm KDUs (docs/n2vc.md#exec_primitive), or that the
+	// cluster lacks what it needs (a *CRDNotInstalledError).
 	ErrUnsupported = api.ErrUnsupported
 	// ErrUnreachable means the cluster's API server could not be reached or refused the credentials.
 	ErrUnreachable = api.ErrUnreachable
@@ -51,12 +52,15 @@ func invalidf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-// NotFoundError says which kind of thing was not found: "cluster", "repository", "release" or "chart".
-// It wraps ErrNotFound.
+// NotFoundError says which kind of thing was not found: "cluster", "repository", "release", "chart",
+// "namespace", "secret" or "secret key". It wraps ErrNotFound.
 type NotFoundError struct {
 	Kind string
 	Msg  string
-	Err  error
+	// Field names the request field that named the missing thing, when there is one (for example
+	// "source.key" of a Secret copy); the API answers it as the error's field.
+	Field string
+	Err   error
 }
 
 func (e *NotFoundError) Error() string { return e.Msg }
@@ -72,6 +76,23 @@ func (e *NotFoundError) Unwrap() []error {
 func notFound(kind, format string, args ...any) error {
 	return &NotFoundError{Kind: kind, Msg: fmt.Sprintf(format, args...) + " not found"}
 }
+
+// CRDNotInstalledError means an operation needs a custom resource the cluster does not serve: its
+// CustomResourceDefinition (for example certificates.cert-manager.io) is not installed. It wraps
+// ErrUnsupported.
+type CRDNotInstalledError struct {
+	// CRD is the definition's name, <plural>.<group>.
+	CRD string
+	// Needs names what provides it ("cert-manager").
+	Needs string
+}
+
+func (e *CRDNotInstalledError) Error() string {
+	return fmt.Sprintf("the CustomResourceDefinition %s is not installed on the cluster: install %s first", e.CRD, e.Needs)
+}
+
+// Unwrap returns ErrUnsupported.
+func (e *CRDNotInstalledError) Unwrap() error { return ErrUnsupported }
 
 // translate maps errors of kdu's internal packages to the public sentinels, keeping their text.
 func translate(err error) error {

@@ -98,15 +98,21 @@ func (e *Error) Unwrap() error { return api.Sentinel(e.Code) }
 // request is one API call.
 type request struct {
 	method, path string
-	query        url.Values
-	body         any
-	header       http.Header
+	// rawPath, if set, is path already escaped (for parameters that may hold ':', which escapePath keeps for
+	// actions such as {name}:upgrade).
+	rawPath string
+	query   url.Values
+	body    any
+	header  http.Header
 }
 
 func (c *Client) newRequest(ctx context.Context, r request) (*http.Request, error) {
 	u := *c.base
 	u.Path = c.base.Path + r.path
 	u.RawPath = c.base.Path + escapePath(r.path)
+	if r.rawPath != "" {
+		u.RawPath = c.base.Path + r.rawPath
+	}
 	if r.query != nil {
 		u.RawQuery = r.query.Encode()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
+	"github.com/kdu-io/kdu/internal/kubespec"
 )
 
 // Values turns API values into the library's value sources: files first, then the values object (as one more
@@ -232,4 +233,68 @@ func durationOf(d time.Duration) *api.Duration {
 	}
 	v := api.Duration(d)
 	return &v
+}
+
+// Namespace turns the request for namespace name into library options.
+func Namespace(name string, r api.NamespaceRequest) kdu.NamespaceOptions {
+	return kdu.NamespaceOptions{Name: name, Labels: r.Labels}
+}
+
+// NamespaceRequest is Namespace the other way (the name goes in the path).
+func NamespaceRequest(o kdu.NamespaceOptions) api.NamespaceRequest {
+	return api.NamespaceRequest{Labels: o.Labels}
+}
+
+// Certificate turns the request for Certificate name in namespace into library options. Its durations are Go
+// durations ("8760h"); "" means the default.
+func Certificate(namespace, name string, r api.CertificateRequest) (kdu.CertificateOptions, error) {
+	o := kdu.CertificateOptions{Namespace: namespace, Name: name, DNSPrefix: r.DNSPrefix, SecretName: r.SecretName,
+		IssuerName: r.IssuerName, IssuerKind: r.IssuerKind, Usages: r.Usages}
+	for _, d := range []struct {
+		field, in string
+		out       *time.Duration
+	}{{"duration", r.Duration, &o.Duration}, {"renewBefore", r.RenewBefore, &o.RenewBefore}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return kdu.CertificateOptions{}, &kdu.FieldError{Field: d.field, Reason: fmt.Sprintf("%q is not a duration such as \"8760h\" or \"90m\"", d.in)}
+		}
+		*d.out = v
+	}
+	return o, nil
+}
+
+// CertificateRequest is Certificate the other way (the namespace and name go in the path).
+func CertificateRequest(o kdu.CertificateOptions) api.CertificateRequest {
+	r := api.CertificateRequest{DNSPrefix: o.DNSPrefix, SecretName: o.SecretName, IssuerName: o.IssuerName,
+		IssuerKind: o.IssuerKind, Usages: o.Usages}
+	if o.Duration != 0 {
+		r.Duration = kubespec.FormatDuration(o.Duration)
+	}
+	if o.RenewBefore != 0 {
+		r.RenewBefore = kubespec.FormatDuration(o.RenewBefore)
+	}
+	return r
+}
+
+// SecretCopy turns a copy request into library options.
+func SecretCopy(r api.SecretCopyRequest) kdu.SecretCopyOptions {
+	return kdu.SecretCopyOptions{Source: r.Source, Target: r.Target}
+}
+
+// SecretCopyRequest is SecretCopy the other way.
+func SecretCopyRequest(o kdu.SecretCopyOptions) api.SecretCopyRequest {
+	return api.SecretCopyRequest{Source: o.Source, Target: o.Target}
+}
+
+// RBAC turns the request for the Role and RoleBinding name in namespace into library options.
+func RBAC(namespace, name string, r api.RBACRequest) kdu.RBACOptions {
+	return kdu.RBACOptions{Namespace: namespace, Name: name, ServiceAccount: r.ServiceAccount, Rules: r.Rules}
+}
+
+// RBACRequest is RBAC the other way (the namespace and name go in the path).
+func RBACRequest(o kdu.RBACOptions) api.RBACRequest {
+	return api.RBACRequest{ServiceAccount: o.ServiceAccount, Rules: o.Rules}
 }

@@ -60,6 +60,14 @@ func TestOptionErrorsNameTheField(t *testing.T) {
 			_, err := Uninstall(api.UninstallRequest{Timeout: &d})
 			return err
 		}(), "timeout"},
+		{"certificate duration", func() error {
+			_, err := Certificate("ns", "c", api.CertificateRequest{DNSPrefix: "*", Duration: "a year"})
+			return err
+		}(), "duration"},
+		{"certificate renewBefore", func() error {
+			_, err := Certificate("ns", "c", api.CertificateRequest{DNSPrefix: "*", RenewBefore: "90"})
+			return err
+		}(), "renewBefore"},
 	} {
 		var fe *kdu.FieldError
 		if !errors.As(tc.err, &fe) || fe.Field != tc.field || !errors.Is(tc.err, kdu.ErrInvalid) {
@@ -137,6 +145,30 @@ func TestRoundTrip(t *testing.T) {
 		CACert: []byte("ca"), CertPEM: []byte("cert"), KeyPEM: []byte("key"), InsecureSkipVerify: true, PassCredentials: true,
 		PlainHTTP: true, Keyring: []byte("keyring")}
 	check("repo", Repo(RepoRequest(rp)), rp)
+
+	nsOpts := kdu.NamespaceOptions{Name: "ee", Labels: map[string]string{"osm.etsi.org/ns-id": "0f3c"}}
+	check("namespace", Namespace(nsOpts.Name, NamespaceRequest(nsOpts)), nsOpts)
+
+	for _, cert := range []kdu.CertificateOptions{
+		{Namespace: "ee", Name: "ee-tls", DNSPrefix: "*", SecretName: "ee-tls-secret", IssuerName: "ca", IssuerKind: "Issuer",
+			Usages: []string{"server auth", "client auth"}, Duration: 90 * time.Minute, RenewBefore: 10 * time.Minute},
+		{Namespace: "ee", Name: "ee-tls", DNSPrefix: "svc"}, // defaults stay unset
+		{Namespace: "ee", Name: "ee-tls", DNSPrefix: "svc", Duration: 8760 * time.Hour, RenewBefore: 1500 * time.Millisecond},
+	} {
+		got, err := Certificate(cert.Namespace, cert.Name, CertificateRequest(cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("certificate", got, cert)
+	}
+
+	cp := kdu.SecretCopyOptions{Source: kdu.SecretKeyRef{Namespace: "osm", Name: "ca", Key: "ca.crt"},
+		Target: kdu.SecretKeyRef{Namespace: "ee", Name: "ee-ca", Key: "root.crt"}}
+	check("secret copy", SecretCopy(SecretCopyRequest(cp)), cp)
+
+	rbac := kdu.RBACOptions{Namespace: "ee", Name: "ee-role", ServiceAccount: "ee-sa",
+		Rules: []kdu.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}}
+	check("rbac", RBAC(rbac.Namespace, rbac.Name, RBACRequest(rbac)), rbac)
 
 	sh := kdu.ShowOptions{Cluster: "edge-1", Chart: "stable/web", Version: "1.0.0", RepoURL: "https://x", ChartArchive: []byte("t"), Verify: true}
 	check("show", Show(ShowRequest(sh)), sh)

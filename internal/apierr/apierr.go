@@ -70,9 +70,12 @@ func From(err error) (int, api.Error) {
 	}
 	msg := err.Error()
 	var fe *kdu.FieldError
+	var nf *kdu.NotFoundError
 	switch {
 	case errors.As(err, &fe):
 		return http.StatusUnprocessableEntity, api.Error{Code: CodeInvalid, Message: msg, Field: fe.Field}
+	case errors.As(err, &nf) && nf.Field != "":
+		return http.StatusNotFound, api.Error{Code: CodeNotFound, Message: msg, Field: nf.Field}
 	// Chart source failures come before the generic sentinels: their causes may be wrapped in those too.
 	case errors.Is(err, kdu.ErrVerification):
 		return http.StatusUnprocessableEntity, api.Error{Code: CodeVerificationFailed, Message: msg}

@@ -28,6 +28,14 @@ func TestChartSourceErrors(t *testing.T) {
 			http.StatusUnprocessableEntity, CodeInvalid, "password"},
 		{"field error over unreachable", &kdu.FieldError{Field: "repos[1].url", Reason: "connection refused", Err: kdu.ErrRepoUnreachable},
 			http.StatusUnprocessableEntity, CodeInvalid, "repos[1].url"},
+		// A missing thing a request field named is answered with that field.
+		{"not found naming a field", fmt.Errorf("copying: %w", &kdu.NotFoundError{Kind: "secret key", Msg: `key "ca.crt" not found`, Field: "source.key"}),
+			http.StatusNotFound, CodeNotFound, "source.key"},
+		{"not found without a field", &kdu.NotFoundError{Kind: "release", Msg: `release "web" not found`},
+			http.StatusNotFound, CodeNotFound, ""},
+		// A CRD the cluster lacks is unsupported, and the message names it.
+		{"crd not installed", &kdu.CRDNotInstalledError{CRD: "certificates.cert-manager.io", Needs: "cert-manager"},
+			http.StatusUnprocessableEntity, CodeUnsupported, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, e := From(tc.err)

@@ -39,6 +39,13 @@ type Backend interface {
 	Services(ctx context.Context, t kdu.Target) ([]kdu.Service, error)
 	ShowChart(ctx context.Context, opts kdu.ShowOptions) (*kdu.ChartInfo, error)
 
+	CreateNamespace(ctx context.Context, cluster string, opts kdu.NamespaceOptions) (*kdu.Namespace, error)
+	DeleteNamespace(ctx context.Context, cluster, name string) error
+	CreateCertificate(ctx context.Context, cluster string, opts kdu.CertificateOptions) (*kdu.Certificate, error)
+	DeleteCertificate(ctx context.Context, cluster, namespace, name string) error
+	CopySecret(ctx context.Context, cluster string, opts kdu.SecretCopyOptions) (*kdu.SecretCopy, error)
+	SetupRBAC(ctx context.Context, cluster string, opts kdu.RBACOptions) (*kdu.RBAC, error)
+
 	Close() error
 }
 

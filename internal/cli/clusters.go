@@ -13,7 +13,8 @@ import (
 
 func (a *app) clusterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Register and manage clusters"}
-	cmd.AddCommand(a.clusterAddCmd(), a.clusterListCmd(), a.clusterShowCmd(), a.clusterRemoveCmd())
+	cmd.AddCommand(a.clusterAddCmd(), a.clusterListCmd(), a.clusterShowCmd(), a.clusterRemoveCmd(),
+		a.namespaceCmd(), a.certificateCmd(), a.secretCmd(), a.rbacCmd())
 	return cmd
 }
 

@@ -153,4 +153,28 @@ func (r remote) ShowChart(ctx context.Context, o kdu.ShowOptions) (*kdu.ChartInf
 	return r.c.ShowChart(ctx, apiconv.ShowRequest(o))
 }
 
+func (r remote) CreateNamespace(ctx context.Context, cluster string, o kdu.NamespaceOptions) (*kdu.Namespace, error) {
+	return r.c.CreateNamespace(ctx, cluster, o.Name, apiconv.NamespaceRequest(o))
+}
+
+func (r remote) DeleteNamespace(ctx context.Context, cluster, name string) error {
+	return r.c.DeleteNamespace(ctx, cluster, name)
+}
+
+func (r remote) CreateCertificate(ctx context.Context, cluster string, o kdu.CertificateOptions) (*kdu.Certificate, error) {
+	return r.c.CreateCertificate(ctx, cluster, o.Namespace, o.Name, apiconv.CertificateRequest(o))
+}
+
+func (r remote) DeleteCertificate(ctx context.Context, cluster, namespace, name string) error {
+	return r.c.DeleteCertificate(ctx, cluster, namespace, name)
+}
+
+func (r remote) CopySecret(ctx context.Context, cluster string, o kdu.SecretCopyOptions) (*kdu.SecretCopy, error) {
+	return r.c.CopySecret(ctx, cluster, apiconv.SecretCopyRequest(o))
+}
+
+func (r remote) SetupRBAC(ctx context.Context, cluster string, o kdu.RBACOptions) (*kdu.RBAC, error) {
+	return r.c.SetupRBAC(ctx, cluster, o.Namespace, o.Name, apiconv.RBACRequest(o))
+}
+
 func (r remote) Close() error { return r.c.Close() }

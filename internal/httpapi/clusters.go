@@ -187,9 +187,7 @@ func (s *Server) deleteCluster(c *call) error {
 		return err
 	}
 	s.projects.drop(id)
-	c.status = http.StatusNoContent
-	c.w.WriteHeader(http.StatusNoContent)
-	return nil
+	return c.noContent()
 }
 
 func nonNil[T any](s []T) []T {

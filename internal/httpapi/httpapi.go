@@ -272,6 +272,13 @@ func (c *call) json(status int, v any) error {
 	return enc.Encode(v)
 }
 
+// noContent answers 204.
+func (c *call) noContent() error {
+	c.status = http.StatusNoContent
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // fail answers an error as {"error": {code, message, field}}, with the status apierr gives it.
 func (c *call) fail(err error) {
 	status, e := apierr.From(err)

@@ -83,9 +83,7 @@ func (s *Server) removeRepo(c *call) error {
 	if err := s.cfg.Manager.RemoveRepo(c.r.Context(), id, c.params["repo"]); err != nil {
 		return err
 	}
-	c.status = http.StatusNoContent
-	c.w.WriteHeader(http.StatusNoContent)
-	return nil
+	return c.noContent()
 }
 
 func (s *Server) updateRepos(c *call) error {
@@ -167,9 +165,7 @@ func (s *Server) removeProjectRepo(c *call) error {
 	if err := s.cfg.Manager.RemoveProjectRepo(c.r.Context(), project, c.params["repo"]); err != nil {
 		return err
 	}
-	c.status = http.StatusNoContent
-	c.w.WriteHeader(http.StatusNoContent)
-	return nil
+	return c.noContent()
 }
 
 func (s *Server) updateProjectRepos(c *call) error {

@@ -97,6 +97,20 @@ func (s *Server) table() []*route {
 		{Method: "GET", Path: "/v1/clusters/{cluster}/kdus/{name}/services", ID: "kduServices", Summary: "a release's Services", Tag: "kdus",
 			Query: []param{nsParam}, Status: 200, Resp: api.List[kdu.Service]{}, Errors: []int{e404, e422, e502}, h: s.services},
 
+		// Kubernetes helpers: synchronous calls on a cluster besides Helm, each idempotent.
+		{Method: "PUT", Path: "/v1/clusters/{cluster}/namespaces/{name}", ID: "putNamespace", Summary: "create a namespace with labels, or merge the labels into an existing one (nothing else of it changes)", Tag: "kubernetes", Write: true,
+			Body: api.NamespaceRequest{}, BodyOptional: true, Status: 200, Resp: kdu.Namespace{}, Errors: []int{e400, e403, e404, e409, e413, e422, e502}, h: s.putNamespace},
+		{Method: "DELETE", Path: "/v1/clusters/{cluster}/namespaces/{name}", ID: "deleteNamespace", Summary: "delete a namespace and everything in it; Kubernetes finishes in the background (a missing or terminating namespace is success; Kubernetes' own are refused)", Tag: "kubernetes", Write: true,
+			Status: 204, Errors: []int{e403, e404, e422, e502}, h: s.deleteNamespace},
+		{Method: "PUT", Path: "/v1/clusters/{cluster}/namespaces/{namespace}/certificates/{name}", ID: "putCertificate", Summary: "create or update a cert-manager Certificate (cert-manager.io/v1) for the DNS names of a prefix in the namespace; 422 unsupported when the CRD certificates.cert-manager.io is not installed", Tag: "kubernetes", Write: true,
+			Body: api.CertificateRequest{}, Status: 200, Resp: kdu.Certificate{}, Errors: []int{e400, e403, e404, e409, e413, e422, e502}, h: s.putCertificate},
+		{Method: "DELETE", Path: "/v1/clusters/{cluster}/namespaces/{namespace}/certificates/{name}", ID: "deleteCertificate", Summary: "delete a cert-manager Certificate (a missing one, namespace or CRD is success)", Tag: "kubernetes", Write: true,
+			Status: 204, Errors: []int{e403, e404, e422, e502}, h: s.deleteCertificate},
+		{Method: "POST", Path: "/v1/clusters/{cluster}/secrets:copy", ID: "copySecret", Summary: "copy one key of a Secret into a new Opaque Secret (404 naming source.name or source.key when missing; 409 when the target exists with other content)", Tag: "kubernetes", Write: true,
+			Body: api.SecretCopyRequest{}, Status: 200, Resp: kdu.SecretCopy{}, Errors: []int{e400, e403, e404, e409, e413, e422, e502}, h: s.copySecret},
+		{Method: "PUT", Path: "/v1/clusters/{cluster}/namespaces/{namespace}/rbac/{name}", ID: "putRBAC", Summary: "create or update a Role with the rules and a RoleBinding of the same name granting it to a service account of the namespace", Tag: "kubernetes", Write: true,
+			Body: api.RBACRequest{}, Status: 200, Resp: kdu.RBAC{}, Errors: []int{e400, e403, e404, e409, e413, e422, e502}, h: s.putRBAC},
+
 		// Charts.
 		{Method: "POST", Path: "/v1/charts:show", ID: "showChart", Summary: "a chart's metadata, default values, values schema, README, dependencies and digest", Tag: "charts",
 			MaxBody: chartMaxBody, Body: api.ShowRequest{}, Status: 200, Resp: kdu.ChartInfo{}, Errors: []int{e400, e404, e413, e422, e502}, h: s.showChart},

@@ -79,7 +79,7 @@ func TestAuthorization(t *testing.T) {
 		for path, item := range doc.Paths {
 			for method, op := range item {
 				method = strings.ToUpper(method)
-				concrete := strings.NewReplacer("{cluster}", "ca", "{name}", "web", "{repo}", "charts", "{id}", "op-0123").Replace(path)
+				concrete := strings.NewReplacer("{cluster}", "ca", "{name}", "web", "{repo}", "charts", "{id}", "op-0123", "{namespace}", "ns").Replace(path)
 				if len(op.Security) == 0 {
 					public = append(public, method+" "+path)
 					resp, body := rawCall(t, own, method, s.url+concrete, "", nil)
@@ -196,6 +196,13 @@ func TestAuthorization(t *testing.T) {
 		{"POST", "/v1/clusters/cb/kdus/web:scale", api.ScaleRequest{Replicas: &one}},
 		{"POST", "/v1/clusters/cb/kdus/web:rollback", nil},
 		{"DELETE", "/v1/clusters/cb/kdus/web", nil},
+		{"PUT", "/v1/clusters/cb/namespaces/ee", api.NamespaceRequest{Labels: map[string]string{"a": "b"}}},
+		{"DELETE", "/v1/clusters/cb/namespaces/ee", nil},
+		{"PUT", "/v1/clusters/cb/namespaces/ee/certificates/tls", api.CertificateRequest{DNSPrefix: "*"}},
+		{"DELETE", "/v1/clusters/cb/namespaces/ee/certificates/tls", nil},
+		{"POST", "/v1/clusters/cb/secrets:copy", api.SecretCopyRequest{Source: api.SecretKeyRef{Name: "a", Key: "k"}, Target: api.SecretKeyRef{Name: "b"}}},
+		{"PUT", "/v1/clusters/cb/namespaces/ee/rbac/role", api.RBACRequest{ServiceAccount: "sa",
+			Rules: []api.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}}},
 	} {
 		s.wantError(http.StatusForbidden, "forbidden", "cluster", c.method, c.path, alpha, c.body)
 	}

@@ -142,6 +142,8 @@ func testSecrets(t *testing.T) []secret {
 		newSecret("webhook header", []byte(hookSecret)),
 		// The KDU_SECRET_KEY of replicas_test.go (raw and as set, base64).
 		newSecret("secret key", []byte("0123456789abcdef0123456789abcdef")),
+		// The Secret value TestKubernetesHelpers copies.
+		newSecret("copied Secret value", []byte(copiedSecretValue)),
 	)
 	// The repository password and TLS client keys of TestRepos.
 	out = append(out, newSecret("repository password of TestRepos", []byte(repoTestPassword)),
