@@ -469,7 +469,7 @@ func (m *Manager) Scale(ctx context.Context, t Target, opts ScaleOptions) (*Rele
 	m.log.Info("scale", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "key", path, "replicas", opts.Replicas)
 	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
 		Key: key, Values: scale.SetCount(map[string]any{}, path, opts.Replicas), ValuesMode: engine.ReuseValues,
-		Description: fmt.Sprintf("Scaled to %d replicas", opts.Replicas), ForceReplace: opts.ForceReplace,
+		Description: fmt.Sprintf("Scaled to %d replicas", opts.Replicas), ForceReplace: opts.ForceReplace, Phase: "scaling",
 		PostRender: opts.PostRender.engine(), WaitOptions: wait,
 	})
 	return rel, translate(err)
@@ -536,7 +536,7 @@ func (m *Manager) Migrate(ctx context.Context, t Target, opts MigrateOptions) (*
 	}
 	m.log.Info("migrate", "cluster", clusterID(t), "release", t.Name, "namespace", key.Namespace, "node_selector", pairs)
 	rel, err := cc.engine.Upgrade(ctx, engine.UpgradeRequest{
-		Key: key, ValuesMode: engine.ReuseValues, ForceReplace: true,
+		Key: key, ValuesMode: engine.ReuseValues, ForceReplace: true, Phase: "migrating",
 		Description: "Migrated to nodes " + strings.Join(pairs, ","),
 		PostRender:  engine.PostRender{NodeSelector: opts.NodeSelector}, WaitOptions: wait,
 	})
@@ -766,8 +766,20 @@ func (m *Manager) Services(ctx context.Context, t Target) ([]Service, error) {
 
 // ExecPrimitive is N2VC's exec_primitive: Helm KDUs support no primitives beyond the operations above.
 func (m *Manager) ExecPrimitive(ctx context.Context, t Target, primitive string, params map[string]any) error {
+	if _, _, err := m.resolve(ctx, t); err != nil {
+		return err
+	}
 	return fmt.Errorf("%w: KDUs deployed with Helm don't support actions different from rollback, upgrade and status (asked for %q)",
 		ErrUnsupported, primitive)
+}
+
+// UpgradeCharm is N2VC's upgrade_charm (docs/n2vc.md#upgrade_charm): Helm KDUs have no charm, so it always
+// fails with ErrUnsupported and N2VC's text.
+func (m *Manager) UpgradeCharm(ctx context.Context, t Target) error {
+	if _, _, err := m.resolve(ctx, t); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: KDUs deployed with Helm do not support charm upgrade", ErrUnsupported)
 }
 
 // resolve validates a target and returns its cluster's engine and the release key. The namespace may be

@@ -229,3 +229,38 @@ func testPostRender(t *testing.T, cached bool) {
 		}
 	}
 }
+
+// TestRollbackToCurrentAndScalePhase: a rollback to the current revision re-deploys it as a new revision (how
+// an operator repairs a release changed behind it), and a scale's progress says it is scaling.
+func TestRollbackToCurrentAndScalePhase(t *testing.T) {
+	e := newEnv(t, kdu.Options{})
+	const name = "rbc"
+	e.install(name, kdu.InstallOptions{Wait: kdu.Wait{Wait: true, Timeout: 2 * time.Minute}})
+	var phases []string
+	rel, err := e.m.Scale(e.ctx, e.target(name), kdu.ScaleOptions{Replicas: 2, Wait: kdu.Wait{Wait: true, Timeout: 2 * time.Minute,
+		Progress: func(p kdu.Progress) { phases = append(phases, p.Phase) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(phases) == 0 || phases[len(phases)-1] != "scaling" {
+		t.Errorf("scale progress phases %v, want scaling", phases)
+	}
+	// Someone edits the Deployment behind kdu; rolling back to the current revision repairs it.
+	d := e.deployment(name + "-webapp")
+	d.Spec.Replicas = ptrInt32(5)
+	if _, err := tc.Clientset.AppsV1().Deployments(e.ns).Update(e.ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := e.m.Rollback(e.ctx, e.target(name), kdu.RollbackOptions{Revision: rel.Revision, Wait: kdu.Wait{Wait: true, Timeout: 2 * time.Minute}})
+	if err != nil {
+		t.Fatalf("rollback to the current revision %d: %v", rel.Revision, err)
+	}
+	if back.Revision != rel.Revision+1 || back.State != "deployed" {
+		t.Errorf("rollback to the current revision gave revision %d %s, want %d deployed", back.Revision, back.State, rel.Revision+1)
+	}
+	if got := *e.deployment(name + "-webapp").Spec.Replicas; got != 2 {
+		t.Errorf("replicas after the repairing rollback = %d, want 2", got)
+	}
+}
+
+func ptrInt32(v int32) *int32 { return &v }

@@ -146,6 +146,14 @@ type ScaleRequest struct {
 	Common
 }
 
+// PrimitiveRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:execPrimitive. Helm KDUs support no
+// primitives: the answer is always the unsupported error, with N2VC's text.
+type PrimitiveRequest struct {
+	Namespace string         `json:"namespace,omitempty"`
+	Primitive string         `json:"primitive"`
+	Params    map[string]any `json:"params,omitempty"`
+}
+
 // MigrateRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:migrate: an atomic upgrade of the
 // release's current chart and values with a new nodeSelector and forceReplace (docs/n2vc.md#migrate).
 type MigrateRequest struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -220,6 +221,42 @@ func (c *Client) Migrate(ctx context.Context, t api.Target, req api.MigrateReque
 		return nil, err
 	}
 	return c.run(ctx, http.MethodPost, t.Cluster, path+":migrate", req, progress)
+}
+
+// ExecPrimitive is N2VC's exec_primitive: Helm KDUs support none, so it always returns an error matching
+// api.ErrUnsupported (or the error about the cluster or release).
+func (c *Client) ExecPrimitive(ctx context.Context, t api.Target, primitive string, params map[string]any) error {
+	req := api.PrimitiveRequest{Primitive: primitive, Params: params}
+	path, err := c.kduAction(t, &req.Namespace)
+	if err != nil {
+		return err
+	}
+	id, _, err := clusterPath(t.Cluster)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/kdus" + path + ":execPrimitive", body: req}, nil)
+	return err
+}
+
+// UpgradeCharm is N2VC's upgrade_charm: Helm KDUs have no charm, so it always returns an error matching
+// api.ErrUnsupported (or the error about the cluster or release).
+func (c *Client) UpgradeCharm(ctx context.Context, t api.Target) error {
+	var ns string
+	path, err := c.kduAction(t, &ns)
+	if err != nil {
+		return err
+	}
+	id, _, err := clusterPath(t.Cluster)
+	if err != nil {
+		return err
+	}
+	r := request{method: http.MethodPost, path: "/v1/clusters/" + id + "/kdus" + path + ":upgradeCharm"}
+	if ns != "" {
+		r.query = url.Values{"namespace": {ns}}
+	}
+	_, err = c.do(ctx, r, nil)
+	return err
 }
 
 // Rollback rolls a release back and waits for the operation to end.

@@ -204,6 +204,8 @@ type UpgradeRequest struct {
 	// cannot change (an immutable field, a Service's type) is recreated. It implies owning every field.
 	ForceReplace bool
 	Description  string
+	// Phase names the operation in progress reports ("scaling", "migrating"); "" is "upgrading".
+	Phase string
 	PostRender
 	WaitOptions
 }

@@ -152,6 +152,26 @@ func (s *Server) migrate(c *call) error {
 		check: func() error { _, err := apiconv.Migrate(req); return err }})
 }
 
+func (s *Server) execPrimitive(c *call) error {
+	var req api.PrimitiveRequest
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	t, _, err := c.target(req.Namespace)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Manager.ExecPrimitive(c.r.Context(), t, req.Primitive, req.Params)
+}
+
+func (s *Server) upgradeCharm(c *call) error {
+	t, _, err := c.target(c.query("namespace"))
+	if err != nil {
+		return err
+	}
+	return s.cfg.Manager.UpgradeCharm(c.r.Context(), t)
+}
+
 func (s *Server) rollback(c *call) error {
 	var req api.RollbackRequest
 	return s.onRelease(c, releaseAction{kind: api.KindRollback, body: &req, namespace: &req.Namespace, targets: &req.StatusTargets,

@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +77,17 @@ func TestPostRenderAndMigrate(t *testing.T) {
 	if len(ops.Items) != 1 || ops.Items[0].ID != op.ID {
 		t.Errorf("operations of kind migrate: %+v", ops.Items)
 	}
+	// N2VC's exec_primitive and upgrade_charm: never supported for Helm KDUs, with N2VC's text.
+	e := s.wantError(422, "unsupported", "", "POST", "/v1/clusters/dev/kdus/pr-api:execPrimitive", "", api.PrimitiveRequest{Namespace: ns, Primitive: "reboot"})
+	if !strings.Contains(e.Message, "don't support actions different from rollback, upgrade and status") {
+		t.Errorf("execPrimitive: %q", e.Message)
+	}
+	e = s.wantError(422, "unsupported", "", "POST", "/v1/clusters/dev/kdus/pr-api:upgradeCharm?namespace="+ns, "", nil)
+	if !strings.Contains(e.Message, "do not support charm upgrade") {
+		t.Errorf("upgradeCharm: %q", e.Message)
+	}
+	s.wantError(404, "not_found", "cluster", "POST", "/v1/clusters/nope/kdus/pr-api:upgradeCharm", "", nil)
+
 	// An explicit empty object clears.
 	op = do("POST", "/v1/clusters/dev/kdus/pr-api:scale?wait=true", api.ScaleRequest{Namespace: ns, Replicas: ptr(1),
 		PostRender: api.PostRender{PodLabels: map[string]string{}}, Wait: wait})

@@ -9,8 +9,8 @@ import (
 	"github.com/kdu-io/kdu/internal/engine"
 )
 
-// Rollback rolls a release back to a revision (0: the previous one), waiting for readiness when asked, and
-// returns the new revision it creates.
+// Rollback rolls a release back to a revision (0: the previous one; the current one re-deploys it), waiting
+// for readiness when asked, and returns the new revision it creates.
 func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*engine.Release, error) {
 	if req.Revision < 0 {
 		return nil, fmt.Errorf("rollback %s: revision %d: must be 0 (previous) or a positive revision", req.Key, req.Revision)
@@ -27,9 +27,8 @@ func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*eng
 	if target < 1 {
 		return nil, fmt.Errorf("rollback %s: release is at revision %d and has no previous revision", k, cur.rel.Version)
 	}
-	if target == cur.rel.Version {
-		return nil, fmt.Errorf("rollback %s: revision %d is the current revision", k, target)
-	}
+	// A rollback to the current revision re-deploys it as a new revision, as Helm does: how an operator
+	// repairs a release whose objects were changed behind it.
 
 	cfg, err := e.configuration(k.Namespace)
 	if err != nil {
@@ -45,12 +44,15 @@ func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*eng
 	rb.Timeout = e.timeout(req.Timeout)
 	rb.MaxHistory = e.opts.MaxHistory
 	rb.ServerSideApply = "auto"
+	// Returning to a recorded revision takes back the fields others changed since (kubectl edits): that is
+	// what a rollback is for, and how an operator repairs a release by rolling back to its current revision.
+	rb.ForceConflicts = true
 
 	stop := e.watchProgress(ctx, k, "rolling back", req.Progress)
 	runErr := rb.Run(k.Name) // takes no context; its wait is bounded by the wait context and Timeout
 	if runErr != nil {
 		stop()
-		return e.afterFailure(ctx, k, fmt.Errorf("rollback %s to revision %d: %w", k, target, classify(runErr)))
+		return e.afterFailure(ctx, cfg, k, fmt.Errorf("rollback %s to revision %d: %w", k, target, classify(runErr)))
 	}
 	// Helm records a rollback as revision current+1; make sure a watch cache has seen it before reading.
 	e.reader.awaitRevision(ctx, k, cur.rel.Version+1, false)

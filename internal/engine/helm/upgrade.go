@@ -68,11 +68,11 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	}
 
 	k := engine.Key{Namespace: cur.rel.Namespace, Name: req.Name}
-	stop := e.watchProgress(ctx, k, "upgrading", req.Progress)
+	stop := e.watchProgress(ctx, k, phaseOf(req), req.Progress)
 	res, runErr := up.RunWithContext(context.WithoutCancel(ctx), req.Name, ch, req.Values)
 	if runErr != nil {
 		stop()
-		return e.afterFailure(ctx, k, fmt.Errorf("upgrade %s: %w", k, classify(runErr)))
+		return e.afterFailure(ctx, cfg, k, fmt.Errorf("upgrade %s: %w", k, classify(runErr)))
 	}
 	rel, ok := res.(*rspb.Release)
 	if !ok {
@@ -86,12 +86,26 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 }
 
 // afterFailure returns the operation's error together with the release as it now stands (after an atomic
-// rollback, say), so callers can report the revision the release ended at.
-func (e *Engine) afterFailure(ctx context.Context, key engine.Key, opErr error) (*engine.Release, error) {
-	rec, err := e.reader.find(context.WithoutCancel(ctx), key.Namespace, key.Name)
+// rollback, say), so callers can report the revision the release ended at. It reads Helm's storage directly
+// and waits for a watch cache to have that revision too, so that a status read right after is not stale.
+func (e *Engine) afterFailure(ctx context.Context, cfg *action.Configuration, key engine.Key, opErr error) (*engine.Release, error) {
+	last, err := cfg.Releases.Last(key.Name)
 	if err != nil {
 		return nil, opErr
 	}
-	out := toRelease(rec.rel)
+	rel, ok := last.(*rspb.Release)
+	if !ok {
+		return nil, opErr
+	}
+	e.reader.awaitRevision(context.WithoutCancel(ctx), key, rel.Version, false)
+	out := toRelease(rel)
 	return &out, opErr
+}
+
+// phaseOf names what an upgrade is doing for its progress reports: a scale or a migrate says so.
+func phaseOf(req engine.UpgradeRequest) string {
+	if req.Phase != "" {
+		return req.Phase
+	}
+	return "upgrading"
 }

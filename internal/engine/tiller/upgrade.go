@@ -59,7 +59,11 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	}
 	notifyWrite(req.Observe, int(cur.GetVersion())+1, engine.StatePendingUpgrade, e.log)
 	wait := req.Wait || req.Atomic
-	stop := e.watchProgress(ctx, req.Key, "waiting", req.Progress)
+	phase := "waiting"
+	if req.Phase != "" {
+		phase = req.Phase
+	}
+	stop := e.watchProgress(ctx, req.Key, phase, req.Progress)
 	resp, err := rc.UpdateRelease(cctx, &services.UpdateReleaseRequest{
 		Name: req.Name, Chart: ch, Values: cfg, ReuseValues: reuse, ResetValues: reset, Wait: wait,
 		Timeout: e.timeoutSeconds(req.Timeout), Description: req.Description, Force: req.ForceConflicts || req.ForceReplace,
