@@ -63,10 +63,12 @@ func TestUpgradeValuesModes(t *testing.T) {
 	if v := values(); v["message"] != "a" || v["replicaCount"] != float64(2) {
 		t.Fatalf("values after rollback to 1: %v", v)
 	}
-	for _, rev := range []int{5, 99} {
-		if _, err := e.m.Rollback(e.ctx, tg, kdu.RollbackOptions{Revision: rev}); err == nil {
-			t.Fatalf("rollback to revision %d succeeded", rev)
-		}
+	// The current revision re-deploys as a new one, as Helm does; a revision that never was is refused.
+	if rel, err := e.m.Rollback(e.ctx, tg, kdu.RollbackOptions{Revision: 5}); err != nil || rel.Revision != 6 {
+		t.Fatalf("rollback to the current revision 5: %v %+v", err, rel)
+	}
+	if _, err := e.m.Rollback(e.ctx, tg, kdu.RollbackOptions{Revision: 99}); err == nil {
+		t.Fatal("rollback to revision 99 succeeded")
 	}
 	if _, err := e.m.Rollback(e.ctx, tg, kdu.RollbackOptions{Revision: -1}); !errors.Is(err, kdu.ErrInvalid) {
 		t.Fatalf("rollback to -1: %v", err)

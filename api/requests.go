@@ -146,6 +146,18 @@ type ScaleRequest struct {
 	Common
 }
 
+// GenerateNameRequest is the body of POST /v1/clusters/{cluster}/kdus:generateName.
+type GenerateNameRequest struct {
+	// Chart is the chart reference (N2VC's kdu_model) the name is derived from.
+	Chart string `json:"chart"`
+}
+
+// GeneratedName is the answer of POST /v1/clusters/{cluster}/kdus:generateName: N2VC's format, DNS-1123, unused
+// on the cluster at the time of the call.
+type GeneratedName struct {
+	Name string `json:"name"`
+}
+
 // PrimitiveRequest is the body of POST /v1/clusters/{cluster}/kdus/{name}:execPrimitive. Helm KDUs support no
 // primitives: the answer is always the unsupported error, with N2VC's text.
 type PrimitiveRequest struct {

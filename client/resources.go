@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -383,6 +384,37 @@ func (c *Client) GetOperation(ctx context.Context, id string) (*api.Operation, e
 func (c *Client) CancelOperation(ctx context.Context, id string) (*api.Operation, error) {
 	var out api.Operation
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/operations/" + id + ":cancel"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GenerateName returns a release name derived from a chart reference in N2VC's format, unused on the cluster
+// at the time of the call.
+func (c *Client) GenerateName(ctx context.Context, cluster, chart string) (string, error) {
+	id, _, err := clusterPath(cluster)
+	if err != nil {
+		return "", err
+	}
+	var out api.GeneratedName
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/clusters/" + id + "/kdus:generateName",
+		body: api.GenerateNameRequest{Chart: chart}}, &out); err != nil {
+		return "", err
+	}
+	return out.Name, nil
+}
+
+// Service returns one Service of a cluster by namespace and name (N2VC's get_service).
+func (c *Client) Service(ctx context.Context, cluster, namespace, name string) (*api.Service, error) {
+	id, _, err := clusterPath(cluster)
+	if err != nil {
+		return nil, err
+	}
+	if namespace == "" || name == "" {
+		return nil, errors.New("kdu client: a Service needs a namespace and a name")
+	}
+	var out api.Service
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/clusters/" + id + "/services/" + escapePath(namespace) + "/" + escapePath(name)}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -152,6 +152,34 @@ func (s *Server) migrate(c *call) error {
 		check: func() error { _, err := apiconv.Migrate(req); return err }})
 }
 
+func (s *Server) generateName(c *call) error {
+	var req api.GenerateNameRequest
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	ref, err := c.clusterID()
+	if err != nil {
+		return err
+	}
+	name, err := s.cfg.Manager.GenerateName(c.r.Context(), ref, req.Chart)
+	if err != nil {
+		return err
+	}
+	return c.json(http.StatusOK, api.GeneratedName{Name: name})
+}
+
+func (s *Server) getService(c *call) error {
+	ref, err := c.clusterID()
+	if err != nil {
+		return err
+	}
+	svc, err := s.cfg.Manager.Service(c.r.Context(), ref, c.params["namespace"], c.params["name"])
+	if err != nil {
+		return err
+	}
+	return c.json(http.StatusOK, svc)
+}
+
 func (s *Server) execPrimitive(c *call) error {
 	var req api.PrimitiveRequest
 	if err := c.decode(&req); err != nil {

@@ -88,6 +88,21 @@ func TestPostRenderAndMigrate(t *testing.T) {
 	}
 	s.wantError(404, "not_found", "cluster", "POST", "/v1/clusters/nope/kdus/pr-api:upgradeCharm", "", nil)
 
+	// N2VC's generate_kdu_instance_name and get_service.
+	var gen api.GeneratedName
+	s.callJSON(200, "POST", "/v1/clusters/dev/kdus:generateName", "", api.GenerateNameRequest{Chart: "stable/openldap:1.2.4"}, &gen)
+	if !strings.HasPrefix(gen.Name, "stable-openldap-1-2-4-") || len(gen.Name) != len("stable-openldap-1-2-4-")+10 {
+		t.Errorf("generated name %q", gen.Name)
+	}
+	s.wantError(422, "invalid", "chart", "POST", "/v1/clusters/dev/kdus:generateName", "", api.GenerateNameRequest{})
+	var svc api.Service
+	s.callJSON(200, "GET", "/v1/clusters/dev/services/"+ns+"/pr-api-webapp", "", nil, &svc)
+	if svc.Name != "pr-api-webapp" || svc.Namespace != ns || svc.Type != "ClusterIP" || len(svc.Ports) == 0 {
+		t.Errorf("service: %+v", svc)
+	}
+	s.wantError(404, "not_found", "name", "GET", "/v1/clusters/dev/services/"+ns+"/no-such-svc", "", nil)
+	s.wantError(422, "invalid", "name", "GET", "/v1/clusters/dev/services/"+ns+"/Bad_Name", "", nil)
+
 	// An explicit empty object clears.
 	op = do("POST", "/v1/clusters/dev/kdus/pr-api:scale?wait=true", api.ScaleRequest{Namespace: ns, Replicas: ptr(1),
 		PostRender: api.PostRender{PodLabels: map[string]string{}}, Wait: wait})

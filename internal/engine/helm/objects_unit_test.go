@@ -394,7 +394,7 @@ func TestServiceOf(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := serviceOf(&tc.svc)
+			got := ServiceOf(&tc.svc)
 			if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", tc.want) {
 				t.Errorf("serviceOf =\n  %#v\nwant\n  %#v", got, tc.want)
 			}

@@ -43,12 +43,13 @@ func services(ctx context.Context, refs []objectRef, get objectGetter) ([]engine
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &svc); err != nil {
 			return nil, fmt.Errorf("decoding service %s/%s: %w", ref.Namespace, ref.Name, err)
 		}
-		out = append(out, serviceOf(&svc))
+		out = append(out, ServiceOf(&svc))
 	}
 	return out, nil
 }
 
-func serviceOf(svc *corev1.Service) engine.Service {
+// ServiceOf is a Service as kdu reports it.
+func ServiceOf(svc *corev1.Service) engine.Service {
 	s := engine.Service{
 		Name:      svc.Name,
 		Namespace: svc.Namespace,
