@@ -77,3 +77,17 @@ func TestTimeoutSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestPostRenderRefused(t *testing.T) {
+	if err := noPostRender(engine.PostRender{}); err != nil {
+		t.Fatalf("no settings: %v", err)
+	}
+	if err := noPostRender(engine.PostRender{PodLabels: map[string]string{}}); err != nil {
+		t.Fatalf("an empty map (clear) changes nothing on Tiller: %v", err)
+	}
+	for _, p := range []engine.PostRender{{PodLabels: map[string]string{"a": "b"}}, {NodeSelector: map[string]string{"a": "b"}}} {
+		if err := noPostRender(p); !errors.Is(err, engine.ErrUnsupported) {
+			t.Errorf("noPostRender(%+v) = %v, want ErrUnsupported", p, err)
+		}
+	}
+}
