@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	yamlv3 "go.yaml.in/yaml/v3"
 
 	"github.com/kdu-io/kdu/internal/engine"
 	"github.com/kdu-io/kdu/internal/engine/postrender"
@@ -698,6 +701,63 @@ func (m *Manager) Status(ctx context.Context, t Target) (*Status, error) {
 	}
 	st, err := cc.engine.Status(ctx, key)
 	return st, translate(err)
+}
+
+// Manifest returns the objects of a release's newest revision as Helm recorded them (docs/n2vc.md#status_kdu),
+// one map per object, in manifest order. With maskSecrets, the values of every Secret's data and stringData
+// are replaced by "***" (the keys stay), so callers who may not read Secrets see what the release holds.
+func (m *Manager) Manifest(ctx context.Context, t Target, maskSecrets bool) ([]map[string]any, error) {
+	cc, key, err := m.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	text, err := cc.engine.Manifest(ctx, key)
+	if err != nil {
+		return nil, translate(err)
+	}
+	objs, err := manifestObjects(text)
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest of %s: %w", t.Name, err)
+	}
+	if maskSecrets {
+		maskSecretData(objs)
+	}
+	return objs, nil
+}
+
+// maskSecretData replaces the values of every Secret's data and stringData with "***", keeping the keys.
+func maskSecretData(objs []map[string]any) {
+	for _, o := range objs {
+		if o["kind"] != "Secret" {
+			continue
+		}
+		for _, field := range []string{"data", "stringData"} {
+			if d, ok := o[field].(map[string]any); ok {
+				for k := range d {
+					d[k] = "***"
+				}
+			}
+		}
+	}
+}
+
+// manifestObjects splits a rendered manifest into its objects; empty documents are skipped.
+func manifestObjects(text string) ([]map[string]any, error) {
+	out := []map[string]any{}
+	dec := yamlv3.NewDecoder(strings.NewReader(text))
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(doc) > 0 {
+			out = append(out, doc)
+		}
+	}
 }
 
 // ListOptions filter List.

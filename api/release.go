@@ -81,6 +81,9 @@ type Status struct {
 	Release
 	Notes     string     `json:"notes,omitempty"`
 	Resources []Resource `json:"resources"`
+	// Manifest is the release's objects as Helm recorded them, only with ?manifest=true (N2VC's status_kdu
+	// returned it). Secrets' data values are "***" unless the caller is an admin.
+	Manifest []map[string]any `json:"manifest,omitempty"`
 }
 
 // ReadyCount returns how many resources are ready and how many there are.

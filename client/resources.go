@@ -240,9 +240,25 @@ func kduPath(t api.Target) (string, url.Values, error) {
 
 // Status returns a release's status.
 func (c *Client) Status(ctx context.Context, t api.Target) (*api.Status, error) {
+	return c.status(ctx, t, false)
+}
+
+// StatusWithManifest is Status with the release's objects as Helm recorded them (Status.Manifest); Secrets'
+// data values are masked unless the token is an admin's.
+func (c *Client) StatusWithManifest(ctx context.Context, t api.Target) (*api.Status, error) {
+	return c.status(ctx, t, true)
+}
+
+func (c *Client) status(ctx context.Context, t api.Target, manifest bool) (*api.Status, error) {
 	p, q, err := kduPath(t)
 	if err != nil {
 		return nil, err
+	}
+	if manifest {
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("manifest", "true")
 	}
 	var out api.Status
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: p, query: q}, &out); err != nil {

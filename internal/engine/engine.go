@@ -251,4 +251,6 @@ type Engine interface {
 	// ChartDefaults returns the default values recorded with the chart of the current revision.
 	ChartDefaults(ctx context.Context, key Key) (map[string]any, error)
 	Services(ctx context.Context, key Key) ([]Service, error)
+	// Manifest returns the rendered manifest of the newest revision (hooks excluded), as Helm recorded it.
+	Manifest(ctx context.Context, key Key) (string, error)
 }

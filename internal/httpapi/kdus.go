@@ -315,9 +315,18 @@ func (s *Server) status(c *call) error {
 	if err != nil {
 		return err
 	}
+	withManifest, err := c.boolQuery("manifest")
+	if err != nil {
+		return err
+	}
 	st, err := s.cfg.Manager.Status(c.r.Context(), t)
 	if err != nil {
 		return err
+	}
+	if withManifest {
+		if st.Manifest, err = s.cfg.Manager.Manifest(c.r.Context(), t, !c.p.Admin); err != nil {
+			return err
+		}
 	}
 	return c.json(http.StatusOK, st)
 }

@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,23 @@ func TestPostRenderAndMigrate(t *testing.T) {
 		t.Errorf("upgradeCharm: %q", e.Message)
 	}
 	s.wantError(404, "not_found", "cluster", "POST", "/v1/clusters/nope/kdus/pr-api:upgradeCharm", "", nil)
+
+	// The manifest on request, Secrets masked for callers that are not admins (this one is: open loopback mode).
+	var withManifest api.Status
+	s.callJSON(200, "GET", "/v1/clusters/dev/kdus/pr-api?manifest=true&namespace="+ns, "", nil, &withManifest)
+	kinds := map[string]bool{}
+	for _, o := range withManifest.Manifest {
+		kinds[fmt.Sprint(o["kind"])] = true
+	}
+	if !kinds["Deployment"] || !kinds["Service"] || !kinds["ConfigMap"] {
+		t.Errorf("manifest kinds %v", kinds)
+	}
+	var plain api.Status
+	s.callJSON(200, "GET", "/v1/clusters/dev/kdus/pr-api?namespace="+ns, "", nil, &plain)
+	if plain.Manifest != nil {
+		t.Errorf("a status without ?manifest=true carries the manifest")
+	}
+	s.wantError(400, "malformed", "manifest", "GET", "/v1/clusters/dev/kdus/pr-api?manifest=maybe&namespace="+ns, "", nil)
 
 	// N2VC's generate_kdu_instance_name and get_service.
 	var gen api.GeneratedName

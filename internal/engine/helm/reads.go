@@ -75,6 +75,15 @@ func (e *Engine) History(ctx context.Context, key engine.Key) ([]engine.Release,
 	return out, nil
 }
 
+// Manifest returns the manifest Helm recorded with the newest revision.
+func (e *Engine) Manifest(ctx context.Context, key engine.Key) (string, error) {
+	rec, err := e.reader.find(ctx, key.Namespace, key.Name)
+	if err != nil {
+		return "", err
+	}
+	return rec.rel.Manifest, nil
+}
+
 // Values returns the user-supplied values of the newest revision or, with all, the values the chart was
 // rendered with (chart defaults coalesced with the user's).
 func (e *Engine) Values(ctx context.Context, key engine.Key, all bool) (map[string]any, error) {

@@ -157,6 +157,15 @@ func (e *Engine) History(ctx context.Context, key engine.Key) ([]engine.Release,
 	return out, nil
 }
 
+// Manifest returns the manifest Tiller recorded with the newest revision.
+func (e *Engine) Manifest(ctx context.Context, key engine.Key) (string, error) {
+	r, err := e.find(ctx, key.Namespace, key.Name)
+	if err != nil {
+		return "", err
+	}
+	return r.GetManifest(), nil
+}
+
 // Values returns the user values of the current revision, or those merged over the chart defaults.
 func (e *Engine) Values(ctx context.Context, key engine.Key, all bool) (map[string]any, error) {
 	r, err := e.find(ctx, key.Namespace, key.Name)
