@@ -76,7 +76,7 @@ func (s *Server) table() []*route {
 		{Method: "POST", Path: "/v1/clusters/{cluster}/kdus", ID: "installKdu", Summary: "install a chart (asynchronous)", Tag: "kdus", Write: true, Long: true,
 			MaxBody: chartMaxBody, Body: api.InstallRequest{}, Status: 202, Resp: api.Operation{}, Errors: []int{e400, e403, e404, e409, e413, e422, e502}, h: s.install},
 		{Method: "GET", Path: "/v1/clusters/{cluster}/kdus/{name}", ID: "kduStatus", Summary: "a release's status: its newest revision and the readiness of its objects", Tag: "kdus",
-			Query: []param{nsParam, {Name: "manifest", Type: "boolean", Desc: "add the release's objects as Helm recorded them (Secrets' data masked unless the caller is an admin)"}},
+			Query:  []param{nsParam, {Name: "manifest", Type: "boolean", Desc: "add the release's objects as Helm recorded them (Secrets' data masked unless the caller is an admin)"}},
 			Status: 200, Resp: kdu.Status{}, Errors: []int{e400, e404, e422, e502}, h: s.status},
 		{Method: "DELETE", Path: "/v1/clusters/{cluster}/kdus/{name}", ID: "uninstallKdu", Summary: "uninstall a release (asynchronous; idempotent)", Tag: "kdus", Write: true, Long: true,
 			Body: api.UninstallRequest{}, BodyOptional: true, Query: []param{nsParam}, Status: 202, Resp: api.Operation{}, Errors: []int{e400, e403, e404, e422}, h: s.uninstall},
