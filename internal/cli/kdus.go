@@ -3,8 +3,10 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -312,6 +314,15 @@ reusing its values with that key set. Without REPLICAS it prints the current cou
 	return cmd
 }
 
+// kvList renders a map as k=v,k2=v2 in key order.
+func kvList(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
 // forceReplaceUsage describes --force-replace.
 const forceReplaceUsage = "replace changed objects instead of patching them: what a patch may not change is recreated"
 
@@ -439,6 +450,12 @@ func (a *app) statusCmd() *cobra.Command {
 				row(w, "APP VERSION:", orDash(st.AppVersion))
 				row(w, "UPDATED:", timestamp(st.Updated))
 				row(w, "DESCRIPTION:", st.Description)
+				if len(st.PodLabels) > 0 {
+					row(w, "POD LABELS:", kvList(st.PodLabels))
+				}
+				if len(st.NodeSelector) > 0 {
+					row(w, "NODE SELECTOR:", kvList(st.NodeSelector))
+				}
 				row(w, "RESOURCES:", fmt.Sprintf("%d/%d ready", ready, total))
 				row(w, "")
 				row(w, "KIND", "NAME", "READY", "STATUS", "MESSAGE")

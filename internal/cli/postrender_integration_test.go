@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kdu-io/kdu"
@@ -25,6 +26,9 @@ func TestCLIPostRenderAndMigrate(t *testing.T) {
 		"--node-selector", "type=kwok")
 	if rel.PodLabels["osm.etsi.org/ns"] != "n1" || rel.NodeSelector["type"] != "kwok" {
 		t.Fatalf("install printed %+v", rel)
+	}
+	if out := c.ok("status", "cli-pr", "-n", c.ns); !strings.Contains(out, "osm.etsi.org/ns=n1") || !strings.Contains(out, "type=kwok") {
+		t.Errorf("kdu status does not show the post-render settings:\n%s", out)
 	}
 	rel = release("upgrade", "cli-pr", "-n", c.ns, "--wait", "--set", "replicaCount=2", "--force-replace")
 	if rel.Revision != 2 || rel.PodLabels["osm.etsi.org/ns"] != "n1" {
