@@ -33,6 +33,9 @@ type Backend interface {
 	Rollback(ctx context.Context, t kdu.Target, opts kdu.RollbackOptions) (*kdu.Release, error)
 	Uninstall(ctx context.Context, t kdu.Target, opts kdu.UninstallOptions) (*kdu.Release, error)
 	Status(ctx context.Context, t kdu.Target) (*kdu.Status, error)
+	// Manifest returns the release's objects; maskSecrets hides Secrets' data values (a server decides by
+	// the caller's token and ignores it).
+	Manifest(ctx context.Context, t kdu.Target, maskSecrets bool) ([]map[string]any, error)
 	List(ctx context.Context, cluster string, opts kdu.ListOptions) ([]kdu.Release, error)
 	History(ctx context.Context, t kdu.Target) ([]kdu.Release, error)
 	GetValues(ctx context.Context, t kdu.Target, all bool) (map[string]any, error)

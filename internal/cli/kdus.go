@@ -428,7 +428,8 @@ func (a *app) uninstallCmd() *cobra.Command {
 }
 
 func (a *app) statusCmd() *cobra.Command {
-	return &cobra.Command{
+	var manifest bool
+	cmd := &cobra.Command{
 		Use: "status NAME", Short: "Show a release's status and the readiness of its resources",
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -439,6 +440,11 @@ func (a *app) statusCmd() *cobra.Command {
 			st, err := b.Status(cmd.Context(), t)
 			if err != nil {
 				return err
+			}
+			if manifest {
+				if st.Manifest, err = b.Manifest(cmd.Context(), t, false); err != nil {
+					return err
+				}
 			}
 			return a.print(st, func(w io.Writer) {
 				ready, total := st.ReadyCount()
@@ -462,9 +468,18 @@ func (a *app) statusCmd() *cobra.Command {
 				for _, r := range st.Resources {
 					row(w, r.Kind, r.Name, r.Ready, r.Status, orDash(r.Message))
 				}
+				if manifest {
+					row(w, "")
+					row(w, "MANIFEST:")
+					for _, o := range st.Manifest {
+						fmt.Fprintf(w, "---\n%s", yamlOf(o))
+					}
+				}
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&manifest, "manifest", false, "also print the release's objects as Helm recorded them (through a server, Secrets' data is masked unless the token is an admin's)")
+	return cmd
 }
 
 func (a *app) listCmd() *cobra.Command {

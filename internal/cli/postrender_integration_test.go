@@ -30,6 +30,14 @@ func TestCLIPostRenderAndMigrate(t *testing.T) {
 	if out := c.ok("status", "cli-pr", "-n", c.ns); !strings.Contains(out, "osm.etsi.org/ns=n1") || !strings.Contains(out, "type=kwok") {
 		t.Errorf("kdu status does not show the post-render settings:\n%s", out)
 	}
+	if out := c.ok("status", "cli-pr", "-n", c.ns, "--manifest"); !strings.Contains(out, "MANIFEST:") || !strings.Contains(out, "kind: Deployment") {
+		t.Errorf("kdu status --manifest:\n%s", out)
+	}
+	var st kdu.Status
+	mustJSON(t, c.ok("status", "cli-pr", "-n", c.ns, "--manifest", "-o", "json"), &st)
+	if len(st.Manifest) == 0 {
+		t.Errorf("kdu status --manifest -o json has no manifest")
+	}
 	rel = release("upgrade", "cli-pr", "-n", c.ns, "--wait", "--set", "replicaCount=2", "--force-replace")
 	if rel.Revision != 2 || rel.PodLabels["osm.etsi.org/ns"] != "n1" {
 		t.Fatalf("upgrade without post-render flags printed %+v", rel)

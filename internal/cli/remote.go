@@ -126,6 +126,14 @@ func (r remote) Uninstall(ctx context.Context, t kdu.Target, o kdu.UninstallOpti
 	return r.c.Uninstall(ctx, t, apiconv.UninstallRequest(t.Namespace, o), nil)
 }
 
+func (r remote) Manifest(ctx context.Context, t kdu.Target, _ bool) ([]map[string]any, error) {
+	st, err := r.c.StatusWithManifest(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return st.Manifest, nil
+}
+
 func (r remote) Status(ctx context.Context, t kdu.Target) (*kdu.Status, error) {
 	return r.c.Status(ctx, t)
 }
