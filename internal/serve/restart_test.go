@@ -251,18 +251,16 @@ func rsLogged(t *testing.T, path, msg, id string) []map[string]any {
 	return out
 }
 
-// TestKillDuringInstall kills the server (SIGKILL) while an atomic install waits for its Pods, and restarts it
-// with the same replica id: the new process adopts the operation at once, finds the release pending-install,
-// marks it failed and, as the install was atomic, uninstalls it; the operation fails "interrupted".
-func TestKillDuringInstall(t *testing.T) {
-	bin := rsBuildKdu(t)
-	dataDir := t.TempDir()
-	ns := tc.Namespace(t)
+// rsKillDuringAtomicInstall starts kdu serve (replica r1), submits an atomic install of name whose Pods never
+// become ready, and kills the server (SIGKILL) once the release is pending-install. It returns what a restart
+// needs: the binary, the data directory, the namespace and the operation.
+func rsKillDuringAtomicInstall(t *testing.T, name string) (bin, dataDir, ns string, op api.Operation) {
+	t.Helper()
+	bin = rsBuildKdu(t)
+	dataDir = t.TempDir()
+	ns = tc.Namespace(t)
 	first := rsServe(t, bin, dataDir, "r1")
 	first.registerDev("", "dev", "")
-
-	const name = "rs-kill-install"
-	var op api.Operation
 	first.callJSON(http.StatusAccepted, "POST", "/v1/clusters/dev/kdus", "", api.InstallRequest{
 		Name: name, Namespace: ns, ChartSource: api.ChartSource{ChartArchive: chartrepotest.Package(t, webappDir(t), "0.1.0")},
 		Values: api.Values{SetString: rsNeverReady},
@@ -270,6 +268,15 @@ func TestKillDuringInstall(t *testing.T) {
 	}, &op)
 	rsWaitRunningAndPending(first.svc, op.ID, name, ns, "pending-install")
 	first.kill()
+	return bin, dataDir, ns, op
+}
+
+// TestKillDuringInstall kills the server (SIGKILL) while an atomic install waits for its Pods, and restarts it
+// with the same replica id: the new process adopts the operation at once, finds the release pending-install,
+// marks it failed and, as the install was atomic, uninstalls it; the operation fails "interrupted".
+func TestKillDuringInstall(t *testing.T) {
+	const name = "rs-kill-install"
+	bin, dataDir, ns, op := rsKillDuringAtomicInstall(t, name)
 
 	restarted := time.Now()
 	second := rsServe(t, bin, dataDir, "r1")
@@ -413,21 +420,8 @@ func rsSetReleaseState(t *testing.T, ns, name string, rev int, state string) {
 // and its rollback was cut short, finishes the uninstall, and fails the operation "interrupted"; the release
 // is gone, not left uninstalling for good.
 func TestKillDuringAtomicInstallRollback(t *testing.T) {
-	bin := rsBuildKdu(t)
-	dataDir := t.TempDir()
-	ns := tc.Namespace(t)
-	first := rsServe(t, bin, dataDir, "r1")
-	first.registerDev("", "dev", "")
-
 	const name = "rs-kill-rollback"
-	var op api.Operation
-	first.callJSON(http.StatusAccepted, "POST", "/v1/clusters/dev/kdus", "", api.InstallRequest{
-		Name: name, Namespace: ns, ChartSource: api.ChartSource{ChartArchive: chartrepotest.Package(t, webappDir(t), "0.1.0")},
-		Values: api.Values{SetString: rsNeverReady},
-		Wait:   api.Wait{Atomic: rsBool(true), Timeout: rsTimeout(5 * time.Minute)},
-	}, &op)
-	rsWaitRunningAndPending(first.svc, op.ID, name, ns, "pending-install")
-	first.kill()
+	bin, dataDir, ns, op := rsKillDuringAtomicInstall(t, name)
 	rsSetReleaseState(t, ns, name, 1, "uninstalling")
 
 	second := rsServe(t, bin, dataDir, "r1")
