@@ -16,7 +16,7 @@ RACE_PKGS    ?= ./internal/locks/ ./internal/store/... ./internal/testkit/pgtest
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -buildvcs=false
 
-.PHONY: all build demo test unit lint helm2 fuzz bench soak cluster-up cluster-down clean help
+.PHONY: all build demo test unit osm lint helm2 fuzz bench soak cluster-up cluster-down clean help
 
 all: build
 
@@ -40,7 +40,11 @@ test: lint helm2 ## lint, then every test: unit, fuzz seeds and integration on t
 
 unit: ## tests that need no cluster
 	scripts/postgres install
-	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testkit/clustertest -e /internal/testkit/tillertest -e '/internal/serve$$')
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '^github.com/kdu-io/kdu$$' -e /internal/cli -e /internal/testkit/clustertest -e /internal/testkit/tillertest -e '/internal/serve$$' -e /connectors/osm)
+
+osm: helm2 ## the OSM connector's tests (pytest, connectors/osm/tests) against a real kdu serve on the local control plane
+	scripts/devcluster up >/dev/null
+	$(GO) test $(TEST_FLAGS) -v ./connectors/osm/
 
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck, go mod tidy, import rules
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
@@ -62,7 +66,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
-bench: ## kdu status (library, and through the API under 50 clients) against `helm status` exec'd, on the local cluster
+bench: ## kdu status (library, API under 50 clients, OSM connector) against `helm status` exec'd, on the local cluster
 	bash bench/run.sh
 
 soak: ## SIGKILL kdu serve at random points of SOAK_ROUNDS operations (default 100) and check what each round left

@@ -2,7 +2,9 @@
 # bench/run.sh — the status benchmarks (`make bench`), on the local dev cluster and one release each:
 #   statusbench: kdu's status (library, in process) against `helm status` exec'd as a process;
 #   apistatus:   50 concurrent clients asking kdu's REST API for the status for 30 s, against 50 concurrent
-#                `helm status` processes for 30 s.
+#                `helm status` processes for 30 s;
+#   osmstatus:   the OSM connector's status_kdu (Python → kdu serve) against `helm status` exec'd and parsed the
+#                way N2VC does it, from one Python process.
 # See bench/README.md.
 #
 # Usage: bash bench/run.sh [statusbench flags...] [-- apistatus flags...]
@@ -10,7 +12,7 @@
 #
 # It starts (or reuses) the dev cluster, builds the helm CLI once (cached under $KDU_CACHE_DIR, default
 # $HOME/.cache/kdu), builds both programs once and runs them one after the other. Progress goes to stderr; the
-# results and the `BENCH ...` lines go to stdout, `BENCH api-status ...` last. Exits non-zero if anything fails.
+# results and the `BENCH ...` lines go to stdout, `BENCH osm-status ...` last. Exits non-zero if anything fails.
 set -euo pipefail
 
 HELM_VERSION=v4.3.1
@@ -79,7 +81,7 @@ done
 
 log "building bench/statusbench and bench/apistatus"
 mkdir -p "$WORK/bin"
-go build -o "$WORK/bin/" ./bench/statusbench ./bench/apistatus
+go build -o "$WORK/bin/" ./bench/statusbench ./bench/apistatus ./cmd/kdu
 
 "$WORK/bin/statusbench" \
 	-kubeconfig "$KUBECONFIG_PATH" \
@@ -93,3 +95,11 @@ go build -o "$WORK/bin/" ./bench/statusbench ./bench/apistatus
 	-helm "$HELM" \
 	-chart "$ROOT/examples/charts/webapp" \
 	${API_ARGS[@]+"${API_ARGS[@]}"}
+
+log "preparing the OSM connector's Python environment (scripts/osm-venv)"
+PYTHON=$(scripts/osm-venv | tail -n 1)
+"$PYTHON" bench/osmstatus/osmstatus.py \
+	--kdu "$WORK/bin/kdu" \
+	--helm "$HELM" \
+	--kubeconfig "$KUBECONFIG_PATH" \
+	--chart "$ROOT/examples/charts/webapp"

@@ -297,3 +297,38 @@ async def test_write_app_status_to_db_without_db():
 def test_package_is_installed_not_imported_from_source():
     here = os.path.dirname(os.path.abspath(__file__))
     assert not os.path.abspath(kdu_osm.__file__).startswith(os.path.dirname(here) + os.sep + "kdu_osm")
+
+
+def test_runtime_dependencies_are_lcms_own():
+    from importlib.metadata import requires
+
+    deps = sorted(re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower() for r in requires("kdu-osm") or [])
+    assert deps == ["aiohttp", "pyyaml"]
+
+
+def test_runs_no_programs():
+    # No helm, no kubectl, no process of any kind: only HTTP to kdu.
+    pkg = os.path.dirname(kdu_osm.__file__)
+    for name in os.listdir(pkg):
+        if name.endswith(".py"):
+            src = open(os.path.join(pkg, name), encoding="utf-8").read()
+            for forbidden in ("subprocess", "os.system", "create_subprocess", "Popen", "os.exec", "shlex"):
+                assert forbidden not in src, f"{name} uses {forbidden}"
+
+
+def test_raises_n2vcs_own_exception_class_when_importable(tmp_path):
+    # LCM's `except K8sException` must catch what the connector raises: with N2VC importable, it is that class.
+    import subprocess
+    import sys
+
+    (tmp_path / "n2vc").mkdir()
+    (tmp_path / "n2vc" / "__init__.py").write_text("")
+    (tmp_path / "n2vc" / "exceptions.py").write_text(
+        "class K8sException(Exception):\n    def __init__(self, message):\n        self._message = message\n"
+        "    def __str__(self):\n        return self._message\n")
+    code = ("import n2vc.exceptions, kdu_osm\n"
+            "assert kdu_osm.K8sException is n2vc.exceptions.K8sException\n"
+            "e = kdu_osm.KduException('boom', code='invalid')\n"
+            "assert isinstance(e, n2vc.exceptions.K8sException) and str(e) == 'boom' and e.code == 'invalid'\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
