@@ -93,7 +93,7 @@ class KduClient:
         if not message:
             message = f"HTTP {resp.status} {resp.reason}"
         if resp.status == 401:
-            message = f"kdu refused the token (401 {code or 'unauthenticated'}): {message}"
+            message = f"kdu refused the token (401 {code or 'unauthorized'}): {message}"
         elif resp.status == 403:
             message = f"the kdu token may not do this (403 {code or 'forbidden'}): {message}"
         elif field and not message.startswith(field):

@@ -55,7 +55,7 @@ async def test_bad_token(env, db):
     c = kdu_osm.K8sHelm3Connector(db=db, kdu_url=env.server, kdu_token="kdu_not-a-token")
     with pytest.raises(kdu_osm.K8sException) as e:
         await c.repo_list("c1")
-    assert e.value.status == 401 and "token" in str(e.value)
+    assert e.value.status == 401 and e.value.code == "unauthorized" and "token" in str(e.value)
     assert "kdu_not-a-token" not in str(e.value)
     await c.close()
 

@@ -4,8 +4,10 @@ was for."""
 
 from __future__ import annotations
 
-import yaml
+import asyncio
+
 import pytest
+import yaml
 
 import kdu_osm
 from conftest import unique
@@ -188,6 +190,27 @@ async def test_get_services(helm3, cluster, repo, namespace):
     assert s["name"] == fullname(name) and s["type"] == "ClusterIP" and s["cluster_ip"]
     assert s["ports"] == [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"}] or \
         s["ports"][0]["port"] == 80
+
+
+async def test_get_services_load_balancer(helm3, cluster, repo, namespace, kube):
+    name = await installed(helm3, cluster, repo, namespace, params={"service": "!!yaml {type: LoadBalancer, port: 80}"})
+    # No load-balancer controller here: the Service is pending, and has no external_ip (N2VC crashed on it).
+    (s,) = await helm3.get_services(cluster, name, namespace)
+    assert s["type"] == "LoadBalancer" and "external_ip" not in s
+    # Once the load balancer has an address, it is reported.
+    path = f"/api/v1/namespaces/{namespace}/services/{fullname(name)}/status"
+    status, body = kube.request("PATCH", path, {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}},
+                                content_type="application/merge-patch+json")
+    assert status == 200, body
+
+    async def external():
+        return (await helm3.get_service(cluster, fullname(name), namespace)).get("external_ip")
+
+    for _ in range(100):
+        if await external():
+            break
+        await asyncio.sleep(0.1)
+    assert await external() == ["192.0.2.10"]
 
 
 async def test_get_service(helm3, cluster, repo, namespace):
