@@ -45,6 +45,7 @@ func TestConnectorAgainstKduServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	python := venv(t, root)
+	lint(t, python, filepath.Join(root, "connectors", "osm"))
 	bin := buildKdu(t, root)
 
 	mongoURI := mongotest.New(t)
@@ -118,6 +119,17 @@ func venv(t *testing.T, root string) string {
 		t.Fatalf("scripts/osm-venv: %v\n%s", err, stderr.String())
 	}
 	return strings.TrimSpace(lastLine(string(out)))
+}
+
+// lint runs pyflakes over the connector, its tests and its benchmark: unused imports and names, undefined
+// names.
+func lint(t *testing.T, python, dir string) {
+	t.Helper()
+	cmd := exec.Command(python, "-m", "pyflakes", "kdu_osm", "tests", filepath.Join("..", "..", "bench", "osmstatus"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pyflakes: %v\n%s", err, out)
+	}
 }
 
 func buildKdu(t *testing.T, root string) string {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
@@ -101,14 +102,15 @@ class KduClient:
         return KduException(message, code=code, field=field, status=resp.status)
 
     async def request(self, method: str, path: str, *, query: dict[str, Any] | None = None,
-                      body: Any = None, ok: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
+                      body: Any = None, ok: tuple[int, ...] = (200, 201, 202, 204),
+                      headers: dict[str, str] | None = None) -> Any:
         """Sends one request and returns the decoded JSON answer (None for 204)."""
         session = self._get_session()
         params = {k: ("true" if v is True else "false" if v is False else str(v))
                   for k, v in (query or {}).items() if v is not None and v != ""}
         try:
             async with session.request(method, self.url + path, params=params or None,
-                                       json=body if body is not None else None,
+                                       json=body if body is not None else None, headers=headers,
                                        timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
                 if resp.status not in ok:
                     raise await self._error(resp)
@@ -134,7 +136,20 @@ class KduClient:
         it failed or was cancelled. If the caller is cancelled meanwhile, the operation is cancelled on the
         server (an atomic install or upgrade is then rolled back by kdu) before ``CancelledError`` propagates.
         """
-        op = await self.request(method, path, query=query, body=body, ok=(202,))
+        # An idempotency key makes the submission safe to repeat: if the caller is cancelled while it is in
+        # flight, the same submission is made again (shielded) to learn the operation's id and cancel it.
+        key = {"Idempotency-Key": "kdu-osm-" + uuid.uuid4().hex}
+        try:
+            op = await self.request(method, path, query=query, body=body, ok=(202,), headers=key)
+        except asyncio.CancelledError:
+            try:
+                op = await asyncio.shield(asyncio.wait_for(
+                    self.request(method, path, query=query, body=body, ok=(202,), headers=key), CANCEL_TIMEOUT))
+            except (KduException, asyncio.TimeoutError, asyncio.CancelledError) as e:
+                self._log.warning("a cancelled submission may have left a kdu operation running: %s", e)
+                raise asyncio.CancelledError() from None
+            await self._cancel(op["id"])
+            raise
         op_id = op["id"]
         try:
             final = await self.follow(op_id, on_change=on_change)

@@ -105,3 +105,19 @@ async def test_bad_input_changes_nothing(helm3, cluster, repo, namespace, db, en
     assert await helm3.instances_list(cluster) == []
     assert operations(env, name) == [] and operations(env, "Bad_Name") == []
     assert "operation" not in db.get_one("nsrs", {"_id": nsr_id})["_admin"]["deployed"]["K8s"][0]
+
+
+async def test_call_cancelled_while_submitting_leaves_no_operation_running(helm3, cluster, repo, namespace, kube, env):
+    # Cancelled before the submission's answer arrived: the connector repeats the submission with the same
+    # idempotency key (so it is never made twice) to learn the operation, and cancels it.
+    name = unique("early")
+    task = asyncio.ensure_future(helm3.install(cluster, f"{repo}/webapp:0.1.0", name, atomic=True, timeout=600,
+                                               params=NEVER_READY, namespace=namespace))
+    await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    ops = operations(env, name)
+    assert len(ops) == 1, ops
+    kube.wait_for("operation cancelled", lambda: operations(env, name)[0]["state"] == "cancelled", timeout=60)
+    assert await helm3.get_instance_info(cluster, name) is None
