@@ -96,7 +96,7 @@ func (m *Manager) AddCluster(ctx context.Context, spec ClusterSpec) (*Cluster, e
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
-	conn, err := cluster.Connect(kc, cluster.Options{})
+	conn, err := cluster.Connect(kc, m.connOptions())
 	if err != nil {
 		return nil, invalid("kubeconfig", err)
 	}

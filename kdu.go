@@ -110,6 +110,11 @@ type Options struct {
 	// Keyring holds PGP public keys (armored or binary) that verified charts may be signed with, for
 	// repositories without a keyring of their own.
 	Keyring []byte
+	// KubeQPS and KubeBurst bound the requests per second kdu sends to each cluster's API server, shared by
+	// all its operations and reads (default 500 and 1000). The API server protects itself (API Priority and
+	// Fairness); a low client-side limit only queues kdu's own operations behind each other.
+	KubeQPS   float32
+	KubeBurst int
 	// Logger receives kdu's logs; nil means slog.Default(). Secrets are never logged.
 	Logger *slog.Logger
 }
@@ -124,6 +129,11 @@ type Manager struct {
 
 	mu    sync.Mutex
 	conns map[string]*clusterConn // by cluster id
+}
+
+// connOptions are the client settings of every cluster connection.
+func (m *Manager) connOptions() cluster.Options {
+	return cluster.Options{QPS: m.opts.KubeQPS, Burst: m.opts.KubeBurst}
 }
 
 type clusterConn struct {
@@ -237,7 +247,7 @@ func (m *Manager) connection(ctx context.Context, id string) (*clusterConn, stor
 	if err != nil {
 		return nil, rec, fmt.Errorf("cluster %q: stored kubeconfig: %w", id, err)
 	}
-	conn, err := cluster.Connect(kc, cluster.Options{})
+	conn, err := cluster.Connect(kc, m.connOptions())
 	if err != nil {
 		return nil, rec, fmt.Errorf("cluster %q: %w", id, err)
 	}

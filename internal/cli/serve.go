@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kdu-io/kdu/internal/cluster"
 	"github.com/kdu-io/kdu/internal/serve"
 )
 
@@ -64,9 +65,12 @@ Without --token-file the API is open, which is allowed on a loopback address onl
 	f.DurationVar(&o.Lease, "lease", 30*time.Second, "how long a replica's claim on an operation lasts without renewal")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", time.Minute, "on SIGTERM, how long running operations may finish before they are interrupted")
 	f.IntVar(&o.MaxRunning, "max-running", 16, "operations this replica runs at once")
+	f.Float32Var(&o.KubeQPS, "kube-qps", cluster.DefaultQPS, "requests per second kdu sends to each cluster's API server")
+	f.IntVar(&o.KubeBurst, "kube-burst", cluster.DefaultBurst, "burst above --kube-qps")
 	f.StringVar(&o.StableRepoURL, "stable-repo-url", "", "every cluster's default \"stable\" chart repository; default none")
 	f.StringVar(&o.KeyringFile, "keyring", "", "PGP public keys that verified charts may be signed with, for repositories without a keyring")
 	f.DurationVar(&o.IndexRefresh, "index-refresh", 10*time.Minute, "how long a downloaded repository index is used before it is refreshed")
+	f.StringVar(&o.DebugListen, "debug-listen", "", "loopback address serving Go's profiles (/debug/pprof/), unauthenticated; default none")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	bindEnv(cmd)

@@ -27,11 +27,18 @@ import (
 // ErrUnreachable wraps every failure to reach or authenticate to a cluster's API server.
 var ErrUnreachable = errors.New("kubernetes API server unreachable")
 
+// DefaultQPS and DefaultBurst are the client-side request rate limits per cluster. At 100 QPS sixteen
+// concurrent installs with wait queued behind the limiter (each makes about a dozen requests); the API server
+// has its own protection (API Priority and Fairness).
+const (
+	DefaultQPS   = 500
+	DefaultBurst = 1000
+)
+
 // Options tune the clients of one cluster.
 type Options struct {
 	// QPS and Burst bound client-side request rates per cluster, shared by every client of the cluster
-	// (client-go's default of 5 QPS throttles a service under load). Zero means 100 and
-	// 200.
+	// (client-go's default of 5 QPS throttles a service under load). Zero means DefaultQPS and DefaultBurst.
 	QPS   float32
 	Burst int
 	// UserAgent is sent with every request; "" means "kdu".
@@ -61,11 +68,11 @@ func Connect(kc *Kubeconfig, opts Options) (*Conn, error) {
 		return nil, invalid("%s", err)
 	}
 	rc.QPS, rc.Burst = opts.QPS, opts.Burst
-	if rc.QPS == 0 {
-		rc.QPS = 100
+	if rc.QPS <= 0 {
+		rc.QPS = DefaultQPS
 	}
-	if rc.Burst == 0 {
-		rc.Burst = 200
+	if rc.Burst <= 0 {
+		rc.Burst = DefaultBurst
 	}
 	// One limiter per cluster: the typed, dynamic and Helm's clients all copy this config, and would otherwise
 	// each get their own budget.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -51,6 +52,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxRunning bounds the operations this replica runs at once (default 16).
 	MaxRunning int
+	// KubeQPS and KubeBurst bound the request rate to each cluster's API server (kdu.Options).
+	KubeQPS   float32
+	KubeBurst int
 	// StableRepoURL is every cluster's default "stable" repository; "" means none.
 	StableRepoURL string
 	// KeyringFile holds the PGP public keys that verified charts may be signed with (for repositories without
@@ -62,6 +66,9 @@ type Options struct {
 	Logger       *slog.Logger
 	// OnListen, if set, is called with the bound address once the server accepts connections.
 	OnListen func(addr string)
+	// DebugListen, if set, is a loopback address serving Go's profiles (net/http/pprof under /debug/pprof/),
+	// without authentication, for finding where time and memory go. Other addresses are refused.
+	DebugListen string
 }
 
 // Run serves until ctx ends, then shuts down gracefully.
@@ -138,7 +145,7 @@ func build(ctx context.Context, o Options) (_ *service, err error) {
 	}
 	s.closers = append(s.closers, tracing.shutdown)
 
-	mopts := kdu.Options{DataDir: o.DataDir, Database: o.Database, SecretKey: keyText, WatchCache: true, RemoteChartsOnly: true, Logger: log,
+	mopts := kdu.Options{DataDir: o.DataDir, Database: o.Database, SecretKey: keyText, WatchCache: true, RemoteChartsOnly: true, Logger: log, KubeQPS: o.KubeQPS, KubeBurst: o.KubeBurst,
 		StableRepoURL: o.StableRepoURL, IndexRefresh: o.IndexRefresh}
 	if o.KeyringFile != "" {
 		if mopts.Keyring, err = os.ReadFile(o.KeyringFile); err != nil {
@@ -207,6 +214,12 @@ func (s *service) defaults() error {
 	} else if !loopback(o.Listen) {
 		return fmt.Errorf("refusing to serve %s without authentication: give --token-file (kdu token create), or listen on a loopback address", o.Listen)
 	}
+	if o.KubeQPS < 0 || o.KubeBurst < 0 {
+		return errors.New("--kube-qps and --kube-burst must not be negative")
+	}
+	if o.DebugListen != "" && !loopback(o.DebugListen) {
+		return fmt.Errorf("--debug-listen %s: the profiling endpoint has no authentication, so it listens on a loopback address only", o.DebugListen)
+	}
 	if o.DataDir == "" {
 		dir, err := sqlite.DefaultDataDir()
 		if err != nil {
@@ -235,6 +248,13 @@ func (s *service) serve(ctx context.Context) error {
 			errc <- hs.Serve(s.ln)
 		}
 	}()
+	if o.DebugListen != "" {
+		stop, err := serveDebug(o.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("kdu serving", "address", s.ln.Addr().String(), "tls", hs.TLSConfig != nil, "store", storeopen.Describe(o.DataDir, o.Database),
 		"auth", s.tokens != nil, "mongo_status", o.MongoURI != "", "version", o.Version)
 	if o.OnListen != nil {
@@ -259,6 +279,24 @@ func (s *service) serve(ctx context.Context) error {
 	_ = hs.Close()
 	log.Info("stopped")
 	return nil
+}
+
+// serveDebug serves net/http/pprof's handlers on addr (a loopback address) until stop is called.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("kdu debug endpoint", "address", ln.Addr().String())
+	return func() { _ = hs.Close() }, nil
 }
 
 func loopback(addr string) bool {

@@ -112,6 +112,19 @@ func (e *Engine) configuration(namespace string) (*action.Configuration, error) 
 	return cfg, nil
 }
 
+// waitingConfiguration is configuration for an operation that may wait for readiness: its waits read the
+// watch cache (see waitClient) and end with ctx.
+func (e *Engine) waitingConfiguration(ctx context.Context, namespace string) (*action.Configuration, error) {
+	cfg, err := e.configuration(namespace)
+	if err != nil {
+		return nil, err
+	}
+	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+		cfg.KubeClient = &waitClient{Client: kc, e: e, ctx: ctx}
+	}
+	return cfg, nil
+}
+
 // waitStrategy maps kdu's wait flags to a Helm wait strategy (which the SDK requires to be set).
 func waitStrategy(w engine.WaitOptions) kube.WaitStrategy {
 	if w.Wait || w.Atomic {

@@ -157,6 +157,11 @@ func (r *reader) object(ctx context.Context, ref objectRef) (*unstructured.Unstr
 			return obj, nil
 		}
 	}
+	return r.apiObject(ctx, ref)
+}
+
+// apiObject reads a live object from the API server, or nil if it does not exist.
+func (r *reader) apiObject(ctx context.Context, ref objectRef) (*unstructured.Unstructured, error) {
 	obj, err := r.conn.Dynamic.Resource(ref.GVR).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil

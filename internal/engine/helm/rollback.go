@@ -30,7 +30,7 @@ func (e *Engine) Rollback(ctx context.Context, req engine.RollbackRequest) (*eng
 	// A rollback to the current revision re-deploys it as a new revision, as Helm does: how an operator
 	// repairs a release whose objects were changed behind it.
 
-	cfg, err := e.configuration(k.Namespace)
+	cfg, err := e.waitingConfiguration(ctx, k.Namespace)
 	if err != nil {
 		return nil, err
 	}

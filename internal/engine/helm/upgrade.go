@@ -33,7 +33,7 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 		ch = charts.Copy(cur.rel.Chart)
 	}
 
-	cfg, err := e.configuration(cur.rel.Namespace)
+	cfg, err := e.waitingConfiguration(ctx, cur.rel.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +62,7 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 	up.MaxHistory = e.opts.MaxHistory
 	up.Description = req.Description
 	up.ServerSideApply = "auto"
+	up.DisableOpenAPIValidation = true // the server validates (see Install)
 	if req.ForceReplace {
 		// Helm replaces objects only with client-side apply; a replace owns every field anyway.
 		up.ForceReplace, up.ServerSideApply = true, "false"

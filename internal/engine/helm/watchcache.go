@@ -49,7 +49,7 @@ type watchCache struct {
 	gates   map[cache.SharedIndexInformer]*syncGate
 
 	changedMu sync.Mutex
-	changed   chan struct{} // closed and replaced on every release Secret event
+	changed   chan struct{} // closed and replaced on every event of an informer
 }
 
 func newWatchCache(conn *cluster.Conn, log *slog.Logger) *watchCache {
@@ -211,6 +211,12 @@ func (w *watchCache) kindInformer(gvr schema.GroupVersionResource) cache.SharedI
 	}
 	inf := w.dynamic.ForResource(gvr).Informer()
 	_ = inf.SetTransform(stripManagedFields)
+	// Waits for readiness re-evaluate on every change (see cacheWaiter).
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.signal() },
+		UpdateFunc: func(any, any) { w.signal() },
+		DeleteFunc: func(any) { w.signal() },
+	})
 	w.setErrorHandler(inf, gvr.String())
 	w.kinds[gvr] = inf
 	w.dynamic.Start(w.stopCh)
