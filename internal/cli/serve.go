@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kdu-io/kdu/internal/cluster"
+	"github.com/kdu-io/kdu/internal/ops"
 	"github.com/kdu-io/kdu/internal/serve"
 )
 
@@ -65,6 +66,7 @@ Without --token-file the API is open, which is allowed on a loopback address onl
 	f.DurationVar(&o.Lease, "lease", 30*time.Second, "how long a replica's claim on an operation lasts without renewal")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", time.Minute, "on SIGTERM, how long running operations may finish before they are interrupted")
 	f.IntVar(&o.MaxRunning, "max-running", 16, "operations this replica runs at once")
+	f.IntVar(&o.MaxPerCluster, "max-per-cluster", ops.DefaultMaxPerCluster, "operations running on one cluster at once, over all replicas (-1: no cap)")
 	f.Float32Var(&o.KubeQPS, "kube-qps", cluster.DefaultQPS, "requests per second kdu sends to each cluster's API server")
 	f.IntVar(&o.KubeBurst, "kube-burst", cluster.DefaultBurst, "burst above --kube-qps")
 	f.StringVar(&o.StableRepoURL, "stable-repo-url", "", "every cluster's default \"stable\" chart repository; default none")

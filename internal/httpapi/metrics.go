@@ -17,6 +17,7 @@ type Metrics struct {
 	reg          *prometheus.Registry
 	opsTotal     *prometheus.CounterVec
 	opsDuration  *prometheus.HistogramVec
+	opsQueue     *prometheus.HistogramVec
 	inFlight     *prometheus.GaugeVec
 	httpDuration *prometheus.HistogramVec
 	targetErrors *prometheus.CounterVec
@@ -33,6 +34,10 @@ func NewMetrics() *Metrics {
 			Name: "kdu_operation_duration_seconds", Help: "Time from start to end of operations, by kind and final state.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
 		}, []string{"kind", "state"}),
+		opsQueue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kdu_operation_queue_seconds", Help: "Time operations waited from submission to start (first attempts), by kind.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"kind"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kdu_operations_in_flight", Help: "Operations this replica is running, by cluster.",
 		}, []string{"cluster"}),
@@ -44,7 +49,7 @@ func NewMetrics() *Metrics {
 			Name: "kdu_status_target_errors_total", Help: "Status target writes that failed (including writes matching no document), by target type.",
 		}, []string{"type"}),
 	}
-	m.reg.MustRegister(m.opsTotal, m.opsDuration, m.inFlight, m.httpDuration, m.targetErrors,
+	m.reg.MustRegister(m.opsTotal, m.opsDuration, m.opsQueue, m.inFlight, m.httpDuration, m.targetErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -61,6 +66,9 @@ func (m *Metrics) request(method, route string, code int, d time.Duration) {
 // Started implements ops.Observer.
 func (m *Metrics) Started(op *api.Operation) {
 	m.inFlight.WithLabelValues(op.Target.Cluster).Inc()
+	if op.Attempts == 1 && op.StartedAt != nil { // a takeover's wait is the lease's, not the queue's
+		m.opsQueue.WithLabelValues(op.Kind).Observe(op.StartedAt.Sub(op.CreatedAt).Seconds())
+	}
 }
 
 // Finished implements ops.Observer.

@@ -52,6 +52,8 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxRunning bounds the operations this replica runs at once (default 16).
 	MaxRunning int
+	// MaxPerCluster caps the operations running on one cluster, over all replicas (default 12; negative: no cap).
+	MaxPerCluster int
 	// KubeQPS and KubeBurst bound the request rate to each cluster's API server (kdu.Options).
 	KubeQPS   float32
 	KubeBurst int
@@ -164,7 +166,7 @@ func build(ctx context.Context, o Options) (_ *service, err error) {
 	}
 	s.closers = append(s.closers, targets.close)
 	s.runner = ops.New(ops.Config{
-		Store: st, Manager: mgr, Owner: o.ReplicaID, Lease: o.Lease, MaxRunning: o.MaxRunning,
+		Store: st, Manager: mgr, Owner: o.ReplicaID, Lease: o.Lease, MaxRunning: o.MaxRunning, MaxPerCluster: o.MaxPerCluster,
 		Status: targets.sink(), Observer: metrics, Logger: log, Tracer: tracing.tracer(),
 	})
 	srv := httpapi.New(httpapi.Config{

@@ -150,7 +150,12 @@ type Operations interface {
 	// whose release has no running operation and no older queued one, and sets it running (StartedAt,
 	// Attempts). Concurrent claims, from any number of processes, never give one operation to two owners nor
 	// run two operations of one release at once. lease must be positive.
-	ClaimOperation(ctx context.Context, owner string, lease time.Duration) (Operation, bool, error)
+	//
+	// perCluster, when positive, caps the operations running on one cluster (over every owner sharing the
+	// store): a queued operation of a cluster that has perCluster running waits, and among the clusters below
+	// their cap the one running the fewest goes first (then the oldest operation), so that one busy cluster
+	// does not starve the others. perCluster ≤ 0 means no cap, and strictly the oldest first.
+	ClaimOperation(ctx context.Context, owner string, lease time.Duration, perCluster int) (Operation, bool, error)
 	// RenewLease extends owner's lease on a running operation (to now + lease) and reports whether a cancel
 	// was requested. It fails with ErrLeaseLost if owner does not hold it any more (another owner took it
 	// over). An owner keeps its operation after its lease expired as long as nobody took it over.

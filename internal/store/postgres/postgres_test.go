@@ -105,7 +105,7 @@ func TestTakeoverAcrossReplicas(t *testing.T) {
 	if _, _, err := a.CreateOperation(t.Context(), store.Operation{ID: "op", Kind: "k", Cluster: "c", Release: "r"}); err != nil {
 		t.Fatal(err)
 	}
-	op, ok, err := a.ClaimOperation(t.Context(), "a", 200*time.Millisecond)
+	op, ok, err := a.ClaimOperation(t.Context(), "a", 200*time.Millisecond, 0)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -118,7 +118,7 @@ func TestTakeoverAcrossReplicas(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got, ok, err := b.ClaimOperation(t.Context(), "b", time.Minute)
+		got, ok, err := b.ClaimOperation(t.Context(), "b", time.Minute, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -244,29 +244,37 @@ func (s *Store) ChangedOperations(ctx context.Context, since time.Time, limit in
 	return ops, nil
 }
 
-// claimSteps are ClaimOperation's two ways to find work, in order. Each chooses a candidate, then updates it
-// only if it still qualifies: a row changed by a concurrent commit (a renewal, a cancel) is re-checked against
-// the UPDATE's own conditions. $1 is the candidate, $2 the owner and $3 the lease in microseconds.
-var claimSteps = []struct{ name, candidate, update string }{
+// claimSteps are ClaimOperation's two ways to find work, in order. Each chooses a candidate ($1: the
+// per-cluster cap, ≤ 0 for none), then updates it only if it still qualifies: a row changed by a concurrent
+// commit (a renewal, a cancel) is re-checked against the UPDATE's own conditions. In the update, $1 is the
+// candidate, $2 the owner and $3 the lease in microseconds.
+var claimSteps = []struct {
+	name, candidate, update string
+	capped                  bool // the candidate query takes the per-cluster cap as $1
+}{
 	{"take over", // the operation whose lease expired first
 		`SELECT id FROM operations WHERE state = 'running' AND lease_until < {now} ORDER BY lease_until, id LIMIT 1`,
 		`UPDATE operations SET owner = $2, lease_until = {now} + $3, attempts = attempts + 1,
 			version = version + 1, updated_at = {now}
-		WHERE id = $1 AND state = 'running' AND lease_until < {now} RETURNING ` + opColumns},
-	{"claim queued", // the oldest queued operation whose release has nothing running and nothing older queued
-		`SELECT q.id FROM operations q WHERE q.state = 'queued' AND NOT EXISTS (
-			SELECT 1 FROM operations r WHERE r.cluster_id = q.cluster_id AND r.release_name = q.release_name
-			AND (r.state = 'running' OR (r.state = 'queued' AND (r.created_at, r.id) < (q.created_at, q.id))))
-		ORDER BY q.created_at, q.id LIMIT 1`,
+		WHERE id = $1 AND state = 'running' AND lease_until < {now} RETURNING ` + opColumns, false},
+	{"claim queued", // the oldest queued operation whose release has nothing running and nothing older queued;
+		// with a cap, on a cluster below it, the cluster running the fewest first
+		`SELECT q.id FROM (SELECT o.id, o.created_at, (SELECT count(*) FROM operations c
+				WHERE c.cluster_id = o.cluster_id AND c.state = 'running') AS running
+			FROM operations o WHERE o.state = 'queued' AND NOT EXISTS (
+				SELECT 1 FROM operations r WHERE r.cluster_id = o.cluster_id AND r.release_name = o.release_name
+				AND (r.state = 'running' OR (r.state = 'queued' AND (r.created_at, r.id) < (o.created_at, o.id))))) q
+		WHERE $1 <= 0 OR q.running < $1
+		ORDER BY CASE WHEN $1 > 0 THEN q.running ELSE 0 END, q.created_at, q.id LIMIT 1`,
 		`UPDATE operations SET state = 'running', owner = $2, lease_until = {now} + $3, attempts = attempts + 1,
 			version = version + 1, updated_at = {now}, started_at = {now}
-		WHERE id = $1 AND state = 'queued' RETURNING ` + opColumns},
+		WHERE id = $1 AND state = 'queued' RETURNING ` + opColumns, true},
 }
 
 // ClaimOperation implements store.Operations. It runs in one transaction, which the dialect makes exclusive
 // among every process sharing the database (SQLite's write lock, or Dialect.ClaimLock); the partial unique
 // index on running operations backs this up.
-func (s *Store) ClaimOperation(ctx context.Context, owner string, lease time.Duration) (store.Operation, bool, error) {
+func (s *Store) ClaimOperation(ctx context.Context, owner string, lease time.Duration, perCluster int) (store.Operation, bool, error) {
 	if err := store.CheckOwner(owner, lease); err != nil {
 		return store.Operation{}, false, fmt.Errorf("claim operation: %w", err)
 	}
@@ -283,7 +291,11 @@ func (s *Store) ClaimOperation(ctx context.Context, owner string, lease time.Dur
 		for _, step := range claimSteps {
 			for range raceRetries {
 				var id string
-				err := w.row(step.candidate).Scan(&id)
+				var args []any
+				if step.capped {
+					args = []any{perCluster}
+				}
+				err := w.row(step.candidate, args...).Scan(&id)
 				if errors.Is(err, sql.ErrNoRows) {
 					break
 				}

@@ -41,6 +41,52 @@ var operationTests = []struct {
 	{"OperationCopies", testOperationCopies},
 	{"OperationCanceledContext", testOperationCanceledContext},
 	{"OperationConcurrentClaims", testOperationConcurrentClaims},
+	{"OperationClaimPerClusterCap", testOperationClaimPerClusterCap},
+}
+
+// testOperationClaimPerClusterCap: with a cap, a cluster never runs more than that many operations (over all
+// owners), a cluster at its cap does not block the others, and among clusters below the cap the one running
+// the fewest goes first; a cap ≤ 0 is no cap.
+func testOperationClaimPerClusterCap(t *testing.T, s store.Store) {
+	// Cluster a: four queued operations, oldest first; cluster b: two, created after all of a's.
+	for i := range 4 {
+		mustCreateOp(t, s, sampleOp(fmt.Sprintf("cap-a%d", i), "a", fmt.Sprintf("r%d", i)))
+	}
+	for i := range 2 {
+		mustCreateOp(t, s, sampleOp(fmt.Sprintf("cap-b%d", i), "b", fmt.Sprintf("r%d", i)))
+	}
+	claim := func(owner string, limit int) string {
+		t.Helper()
+		op, ok, err := s.ClaimOperation(ctx(t), owner, longLease, limit)
+		if err != nil {
+			t.Fatalf("ClaimOperation(%q, cap %d): %v", owner, limit, err)
+		}
+		if !ok {
+			return ""
+		}
+		return op.ID
+	}
+	// Fairness: a first (oldest), then b (it runs none, a runs one), then a, then b.
+	var got []string
+	for _, owner := range []string{"o1", "o2", "o1", "o2"} {
+		got = append(got, claim(owner, 2))
+	}
+	if want := []string{"cap-a0", "cap-b0", "cap-a1", "cap-b1"}; !slices.Equal(got, want) {
+		t.Fatalf("claims with cap 2 = %v, want %v (fewest running first, then oldest)", got, want)
+	}
+	// Both clusters are at their cap, whoever asks.
+	if id := claim("o3", 2); id != "" {
+		t.Fatalf("claim with both clusters at cap 2 gave %s", id)
+	}
+	// One of a's ends: a may run one more.
+	mustFinish(t, s, "cap-a0", "o1")
+	if id := claim("o2", 2); id != "cap-a2" {
+		t.Fatalf("claim after one of a's ended = %q, want cap-a2", id)
+	}
+	// Without a cap, the rest runs.
+	if id := claim("o2", 0); id != "cap-a3" {
+		t.Fatalf("claim without a cap = %q, want cap-a3", id)
+	}
 }
 
 // longLease is a lease that does not expire during a test.
@@ -82,7 +128,7 @@ func mustGetOp(t *testing.T, s store.Store, id string) store.Operation {
 
 func mustClaim(t *testing.T, s store.Store, owner string, lease time.Duration) store.Operation {
 	t.Helper()
-	op, ok, err := s.ClaimOperation(ctx(t), owner, lease)
+	op, ok, err := s.ClaimOperation(ctx(t), owner, lease, 0)
 	if err != nil || !ok {
 		t.Fatalf("ClaimOperation(%q) = %v, %v; want an operation", owner, ok, err)
 	}
@@ -91,7 +137,7 @@ func mustClaim(t *testing.T, s store.Store, owner string, lease time.Duration) s
 
 func wantNoClaim(t *testing.T, s store.Store, owner string) {
 	t.Helper()
-	op, ok, err := s.ClaimOperation(ctx(t), owner, longLease)
+	op, ok, err := s.ClaimOperation(ctx(t), owner, longLease, 0)
 	if err != nil || ok {
 		t.Fatalf("ClaimOperation(%q) = %q, %v, %v; want none", owner, op.ID, ok, err)
 	}
@@ -226,7 +272,7 @@ func testOperationVersion(t *testing.T, s store.Store) {
 			return op, err
 		}},
 		{"claim", func() (store.Operation, error) {
-			op, _, err := s.ClaimOperation(ctx(t), "owner", longLease)
+			op, _, err := s.ClaimOperation(ctx(t), "owner", longLease, 0)
 			return op, err
 		}},
 		{"renew", func() (store.Operation, error) {
@@ -632,7 +678,7 @@ func waitClaim(t *testing.T, s store.Store, owner string) store.Operation {
 	t.Helper()
 	var claimed store.Operation
 	waitFor(t, "takeover of an expired lease", 10*time.Second, func() bool {
-		op, ok, err := s.ClaimOperation(ctx(t), owner, longLease)
+		op, ok, err := s.ClaimOperation(ctx(t), owner, longLease, 0)
 		if err != nil {
 			t.Fatalf("ClaimOperation: %v", err)
 		}
@@ -1063,11 +1109,11 @@ func testOperationInvalidArguments(t *testing.T, s store.Store) {
 		t.Errorf("invalid creates stored %d operations", len(list))
 	}
 	mustCreateOp(t, s, sampleOp("op", "c", "r"))
-	_, _, err := s.ClaimOperation(ctx(t), "", time.Minute)
+	_, _, err := s.ClaimOperation(ctx(t), "", time.Minute, 0)
 	wantErr(t, "ClaimOperation without an owner", err, store.ErrInvalid, "owner")
-	_, _, err = s.ClaimOperation(ctx(t), "o", 0)
+	_, _, err = s.ClaimOperation(ctx(t), "o", 0, 0)
 	wantErr(t, "ClaimOperation with a zero lease", err, store.ErrInvalid, "lease")
-	_, _, err = s.ClaimOperation(ctx(t), "o", -time.Second)
+	_, _, err = s.ClaimOperation(ctx(t), "o", -time.Second, 0)
 	wantErr(t, "ClaimOperation with a negative lease", err, store.ErrInvalid, "lease")
 	mustClaim(t, s, "o", time.Minute)
 	_, err = s.RenewLease(ctx(t), "op", "o", 0)
@@ -1164,7 +1210,7 @@ func testOperationCanceledContext(t *testing.T, s store.Store) {
 			return err
 		},
 		"ChangedOperations": func() error { _, err := s.ChangedOperations(cctx, time.Time{}, 0); return err },
-		"ClaimOperation":    func() error { _, _, err := s.ClaimOperation(cctx, "o2", time.Minute); return err },
+		"ClaimOperation":    func() error { _, _, err := s.ClaimOperation(cctx, "o2", time.Minute, 0); return err },
 		"RenewLease":        func() error { _, err := s.RenewLease(cctx, "op", "o", time.Minute); return err },
 		"UpdateProgress":    func() error { _, err := s.UpdateProgress(cctx, "op", "o", []byte("p")); return err },
 		"RecordRevisions":   func() error { _, err := s.RecordRevisions(cctx, "op", "o", intPtr(1), 1); return err },
@@ -1223,7 +1269,7 @@ func (r *ClaimRace) Worker(ctx context.Context, s store.Store, owner string, tot
 		if done || ctx.Err() != nil {
 			return
 		}
-		op, ok, err := s.ClaimOperation(ctx, owner, time.Minute)
+		op, ok, err := s.ClaimOperation(ctx, owner, time.Minute, 0)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.mu.Lock()
