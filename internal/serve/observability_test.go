@@ -54,6 +54,8 @@ func TestMetrics(t *testing.T) {
 		{"kdu_operations_total", []string{"kind", "install", "state", "succeeded"}},
 		{"kdu_operation_duration_seconds_count", []string{"kind", "install", "state", "succeeded"}},
 		{"kdu_operation_duration_seconds_bucket", []string{"kind", "install", "state", "succeeded", "le", "+Inf"}},
+		{"kdu_operation_queue_seconds_count", []string{"kind", "install"}},
+		{"kdu_operation_queue_seconds_bucket", []string{"kind", "install", "le", "+Inf"}},
 		{"kdu_http_request_duration_seconds_count", []string{"method", "POST", "route", "/v1/clusters", "code", "201"}},
 		{"kdu_http_request_duration_seconds_bucket", []string{"method", "POST", "route", "/v1/clusters", "code", "201", "le", "+Inf"}},
 	} {

@@ -66,6 +66,7 @@ type Engine struct {
 	log  *slog.Logger
 
 	reader *reader
+	caps   capabilities
 
 	closeOnce sync.Once
 }

@@ -45,6 +45,9 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest) (*engin
 	if err := observe(cfg, req.Name, req.Observe, e.log); err != nil {
 		return nil, err
 	}
+	if err := e.setCapabilities(cfg, ch); err != nil {
+		return nil, classify(transportError(err))
+	}
 	createdNS, err := e.ensureNamespace(ctx, req.Namespace, req.CreateNamespace)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ func (e *Engine) Upgrade(ctx context.Context, req engine.UpgradeRequest) (*engin
 		return nil, err
 	}
 	ch, renderer := withPostRender(ch, settingsFor(postRenderOf(cur.rel.Chart), req.PostRender))
+	if err := e.setCapabilities(cfg, ch); err != nil {
+		return nil, classify(transportError(err))
+	}
 	up := action.NewUpgrade(cfg)
 	if renderer != nil {
 		up.PostRenderer, up.PostRenderStrategy = renderer, postRenderStrategy
