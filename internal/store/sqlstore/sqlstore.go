@@ -16,7 +16,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,7 +95,14 @@ type pool struct {
 	db     *sql.DB
 	writes chan struct{} // the write slot, if the dialect serialises writes
 	refs   int           // guarded by pools.mu
+	// stmts caches the prepared statements of writes, by query text (database/sql prepares each on a
+	// connection once); bounded by maxStmts.
+	stmts  sync.Map
+	nStmts atomic.Int32
 }
+
+// maxStmts bounds the prepared-statement cache (the store's write statements are a fixed set).
+const maxStmts = 256
 
 var pools = struct {
 	mu sync.Mutex
@@ -249,19 +255,73 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// writer runs the statements of one write; they may use {now}.
+// writer runs the statements of one write; they may use {now}. Its statements are prepared once per
+// connection and reused: {now} is a parameter (@now) where the time is this process's, so that the text of a
+// statement does not change from one write to the next.
 type writer struct {
-	ctx context.Context
-	q   querier
-	now string
+	ctx  context.Context
+	q    querier
+	tx   *sql.Tx // nil outside a transaction
+	s    *Store
+	now  string // the dialect's clock expression, or "" to bind nowUS as @now
+	nowU int64
+}
+
+func (w *writer) prepare(query string, args []any) (*sql.Stmt, string, []any) {
+	if strings.Contains(query, "{now}") {
+		if w.now != "" {
+			query = strings.ReplaceAll(query, "{now}", w.now)
+		} else {
+			query = strings.ReplaceAll(query, "{now}", "@now")
+			args = append(args, sql.Named("now", w.nowU))
+		}
+	}
+	st := w.s.stmt(w.ctx, query)
+	if st != nil && w.tx != nil {
+		st = w.tx.StmtContext(w.ctx, st)
+	}
+	return st, query, args
 }
 
 func (w *writer) row(query string, args ...any) *sql.Row {
-	return w.q.QueryRowContext(w.ctx, strings.ReplaceAll(query, "{now}", w.now), args...)
+	st, q, args := w.prepare(query, args)
+	if st == nil {
+		return w.q.QueryRowContext(w.ctx, q, args...)
+	}
+	return st.QueryRowContext(w.ctx, args...)
 }
 
 func (w *writer) exec(query string, args ...any) (sql.Result, error) {
-	return w.q.ExecContext(w.ctx, strings.ReplaceAll(query, "{now}", w.now), args...)
+	st, q, args := w.prepare(query, args)
+	if st == nil {
+		return w.q.ExecContext(w.ctx, q, args...)
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+// stmt returns the cached prepared statement of query, preparing it on first use; nil (run it unprepared)
+// when it cannot be prepared or the cache is full.
+func (s *Store) stmt(ctx context.Context, query string) *sql.Stmt {
+	p := s.pool
+	if p == nil || s.conn() != p.db {
+		return nil // closed: the unprepared run fails as it should
+	}
+	if v, ok := p.stmts.Load(query); ok {
+		return v.(*sql.Stmt)
+	}
+	if p.nStmts.Load() >= maxStmts {
+		return nil
+	}
+	st, err := p.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // the unprepared run reports the error
+	}
+	if v, loaded := p.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt)
+	}
+	p.nStmts.Add(1)
+	return st
 }
 
 // write runs fn as one write: in a transaction if the dialect serialises writes (see Dialect.SerialWrites),
@@ -270,7 +330,7 @@ func (s *Store) write(ctx context.Context, fn func(w *writer) error) error {
 	if s.d.SerialWrites {
 		return s.inTx(ctx, fn)
 	}
-	return fn(&writer{ctx: ctx, q: s.conn(), now: s.now()})
+	return fn(s.newWriter(ctx, s.conn(), nil))
 }
 
 // inTx runs fn in one transaction, in the write slot if there is one, and commits unless fn fails.
@@ -284,18 +344,16 @@ func (s *Store) inTx(ctx context.Context, fn func(w *writer) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(&writer{ctx: ctx, q: tx, now: s.now()}); err != nil {
+	if err := fn(s.newWriter(ctx, tx, tx)); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// now is what {now} stands for: the dialect's clock, or this process's read now (UTC, microseconds).
-func (s *Store) now() string {
-	if s.d.Clock != "" {
-		return s.d.Clock
-	}
-	return strconv.FormatInt(time.Now().UnixMicro(), 10)
+// newWriter is a writer over q; {now} stands for the dialect's clock, or this process's time read now (UTC,
+// microseconds), the same for every statement of the write.
+func (s *Store) newWriter(ctx context.Context, q querier, tx *sql.Tx) *writer {
+	return &writer{ctx: ctx, q: q, tx: tx, s: s, now: s.d.Clock, nowU: time.Now().UnixMicro()}
 }
 
 // FromMicro is a stored timestamp as a time.Time (UTC, no monotonic reading).
