@@ -3,6 +3,8 @@
 #   statusbench: kdu's status (library, in process) against `helm status` exec'd as a process;
 #   apistatus:   50 concurrent clients asking kdu's REST API for the status for 30 s, against 50 concurrent
 #                `helm status` processes for 30 s;
+#   installs:    200 installs with wait through kdu serve's API (8, then 32 clients) against 200 `helm install
+#                --wait` processes (8 at a time), with kdu serve's CPU per install;
 #   osmstatus:   the OSM connector's status_kdu (Python → kdu serve) against `helm status` exec'd and parsed the
 #                way N2VC does it, from one Python process.
 # See bench/README.md.
@@ -81,7 +83,7 @@ done
 
 log "building bench/statusbench and bench/apistatus"
 mkdir -p "$WORK/bin"
-go build -o "$WORK/bin/" ./bench/statusbench ./bench/apistatus ./cmd/kdu
+go build -o "$WORK/bin/" ./bench/statusbench ./bench/apistatus ./bench/installs ./cmd/kdu
 
 "$WORK/bin/statusbench" \
 	-kubeconfig "$KUBECONFIG_PATH" \
@@ -95,6 +97,12 @@ go build -o "$WORK/bin/" ./bench/statusbench ./bench/apistatus ./cmd/kdu
 	-helm "$HELM" \
 	-chart "$ROOT/examples/charts/webapp" \
 	${API_ARGS[@]+"${API_ARGS[@]}"}
+
+"$WORK/bin/installs" \
+	-kubeconfig "$KUBECONFIG_PATH" \
+	-helm "$HELM" \
+	-kdu "$WORK/bin/kdu" \
+	-chart "$ROOT/examples/charts/webapp"
 
 log "preparing the OSM connector's Python environment (scripts/osm-venv)"
 PYTHON=$(scripts/osm-venv | tail -n 1)
