@@ -63,6 +63,7 @@ type config struct {
 	helmParallel int
 	cpuProfile   string
 	profileSecs  int
+	ready        int
 }
 
 func main() {
@@ -78,6 +79,7 @@ func main() {
 	flag.IntVar(&c.helmParallel, "helm-parallel", 8, "concurrent helm processes")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of kdu serve during the first kdu phase")
 	flag.IntVar(&c.profileSecs, "profile-seconds", 10, "length of that profile")
+	flag.IntVar(&c.ready, "ready", 1000, "releases submitted at once for the ready/list phase (0 skips it)")
 	flag.Parse()
 	for _, p := range strings.Split(parallel, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(p))
@@ -203,6 +205,12 @@ func run(ctx context.Context, c config) (err error) {
 		}
 	}
 
+	if c.ready > 0 {
+		if err := readyPhase(ctx, c, cl, srv, work); err != nil {
+			return err
+		}
+	}
+
 	if c.helmN > 0 {
 		progress("helm CLI: %d installs with --wait, %d at a time", c.helmN, c.helmParallel)
 		ph, err := helmPhase(ctx, c, work, archivePath)
@@ -269,6 +277,78 @@ func (p *phase) fail(msg string) {
 	if len(p.firstErrs) < 3 {
 		p.firstErrs = append(p.firstErrs, msg)
 	}
+}
+
+// readyPhase is Flux's method: c.ready installs submitted at once, timed until every one has ended (each waits
+// for readiness); then kdu serve's peak RSS, and the time to list them through the API and with helm, the counts
+// checked against each other.
+func readyPhase(ctx context.Context, c config, cl *client.Client, srv *serveProc, work string) error {
+	progress("ready-%d: %d installs submitted at once", c.ready, c.ready)
+	wait := true
+	timeout := api.Duration(10 * time.Minute)
+	start := time.Now()
+	ids := make([]string, c.ready)
+	var failed atomic.Int32
+	forEach(ctx, c.ready, 64, func(i int) {
+		req := api.InstallRequest{Name: fmt.Sprintf("r%04d", i), Namespace: namespace,
+			ChartSource: api.ChartSource{Chart: repoName + "/webapp"},
+			Wait:        api.Wait{Atomic: new(bool), Wait: &wait, Timeout: &timeout}}
+		op, err := cl.Submit(ctx, http.MethodPost, clusterID, "", req, client.SubmitOptions{})
+		if err != nil {
+			failed.Add(1)
+			return
+		}
+		ids[i] = op.ID
+	})
+	forEach(ctx, c.ready, 64, func(i int) {
+		if ids[i] == "" {
+			return
+		}
+		if op, err := cl.Watch(ctx, ids[i], nil); err != nil || op.State != api.Succeeded {
+			failed.Add(1)
+		}
+	})
+	elapsed := time.Since(start)
+	if failed.Load() > 0 {
+		return fmt.Errorf("ready-%d: %d installs failed", c.ready, failed.Load())
+	}
+	rss, err := srv.peakRSS()
+	if err != nil {
+		return err
+	}
+	progress("  all ready in %.1f s; peak RSS %.0f MiB; listing", elapsed.Seconds(), rss)
+
+	var apiTimes []time.Duration
+	for range 20 {
+		t := time.Now()
+		rels, err := cl.List(ctx, clusterID, client.ListOptions{Namespace: namespace})
+		if err != nil {
+			return err
+		}
+		apiTimes = append(apiTimes, time.Since(t))
+		if len(rels) != c.ready {
+			return fmt.Errorf("the API lists %d releases, want %d", len(rels), c.ready)
+		}
+	}
+	env := helmEnv(filepath.Join(work, "helm-home"))
+	var helmTimes []time.Duration
+	for range 5 {
+		cmd := exec.CommandContext(ctx, c.helm, "list", "-n", namespace, "--max", "0", "-q", "--kubeconfig", c.kubeconfig)
+		cmd.Env = env
+		t := time.Now()
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("helm list: %w", err)
+		}
+		helmTimes = append(helmTimes, time.Since(t))
+		if n := len(strings.Fields(string(out))); n != c.ready {
+			return fmt.Errorf("helm lists %d releases, want %d", n, c.ready)
+		}
+	}
+	fmt.Printf("BENCH ready-%d kdu_s=%.1f rss_mib=%.0f\n", c.ready, elapsed.Seconds(), rss)
+	fmt.Printf("BENCH list-%d kdu_api_ms=%.1f helm_ms=%.0f\n", c.ready, ms(median(apiTimes)), ms(median(helmTimes)))
+	progress("  removing them")
+	return cleanKdu(ctx, cl, 32)
 }
 
 // cleanKdu uninstalls every release of the cluster, parallel at a time, and waits until none is left.
@@ -512,6 +592,24 @@ func (p *serveProc) cpu() (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// peakRSS is the process's peak resident set size (VmHWM) in MiB.
+func (p *serveProc) peakRSS() (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/<pid>/status")
 }
 
 func (p *serveProc) cpuProfile(ctx context.Context, path string, seconds int) error {

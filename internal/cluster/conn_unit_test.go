@@ -88,8 +88,8 @@ func TestConnectCheck(t *testing.T) {
 			t.Errorf("Server() = %q, DefaultNamespace() = %q", c.Server(), c.DefaultNamespace())
 		}
 		rc, _ := c.ToRESTConfig()
-		if rc.QPS != 100 || rc.Burst != 200 || rc.RateLimiter == nil {
-			t.Errorf("default QPS/Burst = %v/%v (limiter %v), want 100/200 with one shared limiter", rc.QPS, rc.Burst, rc.RateLimiter)
+		if rc.QPS != DefaultQPS || rc.Burst != DefaultBurst || rc.RateLimiter == nil {
+			t.Errorf("default QPS/Burst = %v/%v (limiter %v), want %v/%v with one shared limiter", rc.QPS, rc.Burst, rc.RateLimiter, DefaultQPS, DefaultBurst)
 		}
 		if rc2, _ := c.ToRESTConfig(); rc2.RateLimiter != rc.RateLimiter {
 			t.Error("clients of one cluster do not share a rate limiter")
