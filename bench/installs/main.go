@@ -16,7 +16,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +39,7 @@ import (
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/client"
+	"github.com/kdu-io/kdu/internal/testkit/servetest"
 )
 
 const (
@@ -514,12 +514,11 @@ func serveRepo(name, version string, archive []byte) *httptest.Server {
 	}))
 }
 
-// serveProc is `kdu serve` running as a child process.
+// serveProc is `kdu serve` running as a child process, with its profiling endpoint.
 type serveProc struct {
-	cmd    *exec.Cmd
-	url    string
-	debug  string
-	exited chan struct{}
+	*servetest.Proc
+	url   string
+	debug string
 }
 
 func startServe(ctx context.Context, bin, work string) (*serveProc, error) {
@@ -527,55 +526,19 @@ func startServe(ctx context.Context, bin, work string) (*serveProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(work, "serve.log")
-	logf, err := os.Create(logPath)
+	p, err := servetest.Start(ctx, bin, filepath.Join(work, "serve.log"), nil,
+		"--data-dir", filepath.Join(work, "data"), "--debug-listen", debug)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data"),
-		"--log-format", "json", "--debug-listen", debug)
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "KDU_") })
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serveProc{cmd: cmd, debug: debug, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.exited) }()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		select {
-		case <-p.exited:
-			data, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("kdu serve exited: %s", data)
-		default:
-		}
-		data, _ := os.ReadFile(logPath)
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			var rec struct{ Msg, Address string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "kdu serving" {
-				p.url = "http://" + rec.Address
-				return p, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.stop()
-	return nil, errors.New("kdu serve did not start within a minute")
+	return &serveProc{Proc: p, url: p.URL, debug: debug}, nil
 }
 
-func (p *serveProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(time.Minute):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
+func (p *serveProc) stop() { p.Stop(time.Minute) }
 
 // cpu is the process's user+system CPU time so far.
 func (p *serveProc) cpu() (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
@@ -584,7 +547,7 @@ func (p *serveProc) cpu() (time.Duration, error) {
 	rest := string(data[bytes.LastIndexByte(data, ')')+2:])
 	f := strings.Fields(rest)
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", p.cmd.Process.Pid, data)
+		return 0, fmt.Errorf("/proc/%d/stat: %q", p.Cmd.Process.Pid, data)
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
@@ -596,7 +559,7 @@ func (p *serveProc) cpu() (time.Duration, error) {
 
 // peakRSS is the process's peak resident set size (VmHWM) in MiB.
 func (p *serveProc) peakRSS() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}

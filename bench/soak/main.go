@@ -16,25 +16,20 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/client"
+	"github.com/kdu-io/kdu/internal/testkit/servetest"
 )
 
 const (
@@ -110,13 +105,12 @@ func run(ctx context.Context, c config) (*tally, error) {
 		defer os.RemoveAll(work)
 	}
 	if c.kdu == "" {
-		c.kdu = filepath.Join(work, "kdu")
 		logf("building kdu")
-		cmd := exec.Command("go", "build", "-o", c.kdu, "./cmd/kdu")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build ./cmd/kdu: %w\n%s", err, out)
+		bin, err := servetest.Build(".", work)
+		if err != nil {
+			return nil, err
 		}
+		c.kdu = bin
 	}
 	dataDir := filepath.Join(work, "data")
 	s := &server{bin: c.kdu, dataDir: dataDir, logDir: work}
@@ -305,8 +299,7 @@ func awaitEnd(ctx context.Context, c *client.Client, id string, within time.Dura
 // server is the `kdu serve` process under test.
 type server struct {
 	bin, dataDir, logDir string
-	cmd                  *exec.Cmd
-	exited               chan struct{}
+	p                    *servetest.Proc
 	c                    *client.Client
 	starts               int
 }
@@ -314,80 +307,21 @@ type server struct {
 func (s *server) start(ctx context.Context, replica string) error {
 	s.starts++
 	logPath := filepath.Join(s.logDir, fmt.Sprintf("serve-%03d-%s.log", s.starts, replica))
-	logFile, err := os.Create(logPath)
+	p, err := servetest.Start(ctx, s.bin, logPath, nil, "--data-dir", s.dataDir, "--replica-id", replica, "--lease", "3s")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(s.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", s.dataDir, "--replica-id", replica,
-		"--lease", "3s", "--log-format", "json")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KDU_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
+	c, err := client.New(p.URL, "")
+	if err != nil {
+		p.Kill()
 		return err
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); logFile.Close(); close(done) }(s.exited)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if addr := servingAddress(logPath); addr != "" {
-			c, err := client.New("http://"+addr, "")
-			if err != nil {
-				return err
-			}
-			s.c = c
-			return nil
-		}
-		select {
-		case <-s.exited:
-			data, _ := os.ReadFile(logPath)
-			return fmt.Errorf("kdu serve exited: %s", data)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New("kdu serve did not start within a minute")
-		}
-	}
-}
-
-// servingAddress reads the address from the "kdu serving" log line, once it is there.
-func servingAddress(logPath string) string {
-	data, err := os.ReadFile(logPath)
-	if err != nil {
-		return ""
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var rec struct {
-			Msg     string `json:"msg"`
-			Address string `json:"address"`
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "kdu serving" {
-			return rec.Address
-		}
-	}
-	return ""
+	s.p, s.c = p, c
+	return nil
 }
 
 // kill ends the process with SIGKILL, as a crash would.
-func (s *server) kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
-}
+func (s *server) kill() { s.p.Kill() }
 
 // stop ends the process with SIGTERM.
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(time.Minute):
-		s.kill()
-	}
-}
+func (s *server) stop() { s.p.Stop(time.Minute) }

@@ -8,16 +8,13 @@
 package osm_test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/kdu-io/kdu/internal/testkit/chartrepotest"
 	"github.com/kdu-io/kdu/internal/testkit/clustertest"
 	"github.com/kdu-io/kdu/internal/testkit/mongotest"
+	"github.com/kdu-io/kdu/internal/testkit/servetest"
 	"github.com/kdu-io/kdu/internal/testkit/tillertest"
 )
 
@@ -134,97 +132,49 @@ func lint(t *testing.T, python, dir string) {
 
 func buildKdu(t *testing.T, root string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kdu")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kdu")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -buildvcs=false"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/kdu: %v\n%s", err, out)
+	bin, err := servetest.Build(root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
 
 // serve starts `kdu serve` on a loopback port and returns its URL once it is ready; it is stopped with SIGTERM
-// when the test ends, and its log shown if the test failed.
+// when the test ends, and the end of its log shown if the test failed.
 func serve(t *testing.T, bin, dataDir string, flags ...string) string {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "serve.log")
-	logf, err := os.Create(logPath)
+	p, err := servetest.Start(t.Context(), bin, filepath.Join(t.TempDir(), "serve.log"), nil,
+		append([]string{"--data-dir", dataDir}, flags...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json"}, flags...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = cleanEnv()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		p.Stop(time.Minute)
 		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
+			data, _ := os.ReadFile(p.LogPath)
 			t.Logf("log of kdu serve (last %d lines):\n%s", logTailLines, tailLines(string(data), logTailLines))
 		}
 	})
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			data, _ := os.ReadFile(logPath)
-			t.Fatalf("kdu serve exited: %s\n%s", cmd.ProcessState, data)
-		default:
-		}
-		if addr := servingAddress(logPath); addr != "" {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return "http://" + addr
-				}
+		resp, err := http.Get(p.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p.URL
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	data, _ := os.ReadFile(logPath)
-	t.Fatalf("kdu serve not ready within a minute:\n%s", data)
+	t.Fatal("kdu serve not ready within a minute")
 	return ""
 }
 
-// servingAddress reads the bound address from the "kdu serving" log line.
-func servingAddress(logPath string) string {
-	f, err := os.Open(logPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var rec struct {
-			Msg     string `json:"msg"`
-			Address string `json:"address"`
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "kdu serving" {
-			return rec.Address
-		}
-	}
-	return ""
-}
-
-// cleanEnv is the environment without KDU_* settings other tests may have set.
+// cleanEnv is the environment without KDU_* and PYTHON* settings other tests may have set.
 func cleanEnv() []string {
 	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KDU_") && !strings.HasPrefix(kv, "PYTHON") {
+	for _, kv := range servetest.CleanEnv() {
+		if !strings.HasPrefix(kv, "PYTHON") {
 			env = append(env, kv)
 		}
 	}

@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/kdu-io/kdu"
 	"github.com/kdu-io/kdu/api"
 	"github.com/kdu-io/kdu/internal/testkit/chartrepotest"
+	"github.com/kdu-io/kdu/internal/testkit/servetest"
 )
 
 // rsNeverReady is the --set-string that keeps the webapp's Pods from ever becoming ready (a kwok stage), so
@@ -110,14 +109,10 @@ func rsWaitRunningAndPending(s *svc, id, name, ns, pending string) {
 // rsBuildKdu builds the kdu command into a temporary directory and returns its path.
 func rsBuildKdu(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kdu")
 	start := time.Now()
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kdu")
-	cmd.Dir = repoRoot(t)
-	// Keep the caller's GOFLAGS (for example -mod or -overlay) and add -buildvcs=false.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -buildvcs=false"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/kdu: %v\n%s", err, out)
+	bin, err := servetest.Build(repoRoot(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("built kdu in %s", time.Since(start).Round(time.Second))
 	return bin
@@ -126,74 +121,34 @@ func rsBuildKdu(t *testing.T) string {
 // rsProc is a `kdu serve` running as a child process.
 type rsProc struct {
 	*svc
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	logPath string
+	*servetest.Proc
 }
 
 // rsServe starts `kdu serve` on a loopback port with dataDir and replica, and waits until it is ready. The
 // process is stopped (SIGTERM, then SIGKILL) when the test ends; its log is shown if the test failed.
 func rsServe(t *testing.T, bin, dataDir, replica string) *rsProc {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "serve-"+replica+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--replica-id", replica,
-		"--lease", "3s", "--log-format", "json", "--log-level", "debug")
 	// The child gets its configuration from its flags only (other tests set KDU_SECRET_KEY and such).
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KDU_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
+	proc, err := servetest.Start(t.Context(), bin, filepath.Join(t.TempDir(), "serve-"+replica+".log"), nil,
+		"--data-dir", dataDir, "--replica-id", replica, "--lease", "3s", "--log-level", "debug")
+	if err != nil {
+		t.Fatalf("starting kdu serve (%s): %v", replica, err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting kdu serve: %v", err)
-	}
-	p := &rsProc{cmd: cmd, exited: make(chan struct{}), logPath: logPath}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.exited)
-	}()
+	p := &rsProc{Proc: proc}
 	t.Cleanup(func() {
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		default:
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.exited:
-			case <-time.After(time.Minute):
-				t.Errorf("kdu serve (%s) did not stop within a minute of SIGTERM; killing it", replica)
-				_ = cmd.Process.Kill()
-				<-p.exited
+			if !p.Stop(time.Minute) {
+				t.Errorf("kdu serve (%s) did not stop within a minute of SIGTERM; killed it", replica)
 			}
 		}
 		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			t.Logf("log of kdu serve --replica-id %s (pid %d):\n%s", replica, cmd.Process.Pid, data)
+			data, _ := os.ReadFile(p.LogPath)
+			t.Logf("log of kdu serve --replica-id %s (pid %d):\n%s", replica, p.Cmd.Process.Pid, data)
 		}
 	})
-
-	// The bound address, from the "kdu serving" log line.
-	var addr string
-	rsPoll(t, time.Minute, "kdu serve ("+replica+") listening", func() (bool, string) {
-		select {
-		case <-p.exited:
-			data, _ := os.ReadFile(logPath)
-			t.Fatalf("kdu serve (%s) exited: %s\n%s", replica, cmd.ProcessState, data)
-		default:
-		}
-		for _, rec := range rsLogRecords(t, logPath) {
-			if rec["msg"] == "kdu serving" {
-				addr, _ = rec["address"].(string)
-				return addr != "", addr
-			}
-		}
-		return false, "no \"kdu serving\" line yet"
-	})
+	addr := strings.TrimPrefix(proc.URL, "http://")
 	p.svc = &svc{t: t, url: "http://" + addr, dir: dataDir}
 	rsPoll(t, 30*time.Second, "kdu serve ("+replica+") ready", func() (bool, string) {
 		resp, err := http.Get(p.url + "/readyz")
@@ -207,13 +162,7 @@ func rsServe(t *testing.T, bin, dataDir, replica string) *rsProc {
 }
 
 // kill ends the process with SIGKILL, as a crash would, and waits for it.
-func (p *rsProc) kill() {
-	p.t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil {
-		p.t.Fatalf("kill: %v", err)
-	}
-	<-p.exited
-}
+func (p *rsProc) kill() { p.Kill() }
 
 // rsLogRecords reads the JSON log lines of a file.
 func rsLogRecords(t *testing.T, path string) []map[string]any {
@@ -299,7 +248,7 @@ func TestKillDuringInstall(t *testing.T) {
 		t.Errorf("release is %s after the recovery of an atomic install, want it uninstalled", st)
 	}
 	// The restarted process adopted its own operation (same replica id), without waiting for the lease.
-	if len(rsLogged(t, second.logPath, "adopting an operation left running by a previous process of this replica", op.ID)) == 0 {
+	if len(rsLogged(t, second.LogPath, "adopting an operation left running by a previous process of this replica", op.ID)) == 0 {
 		t.Errorf("the restarted process did not log adopting operation %s", op.ID)
 	}
 	// The name is free again.
@@ -353,10 +302,10 @@ func TestKillDuringUpgradeOtherReplica(t *testing.T) {
 		t.Errorf("release is %q after the takeover of a non-atomic upgrade, want failed", st)
 	}
 	// r2 resolved it: it did not adopt it (not its own), it took it over after the lease.
-	if len(rsLogged(t, second.logPath, "adopting an operation left running by a previous process of this replica", op.ID)) != 0 {
+	if len(rsLogged(t, second.LogPath, "adopting an operation left running by a previous process of this replica", op.ID)) != 0 {
 		t.Errorf("replica r2 adopted r1's operation %s as its own", op.ID)
 	}
-	recs := rsLogged(t, second.logPath, "resolving an operation whose previous owner stopped", op.ID)
+	recs := rsLogged(t, second.LogPath, "resolving an operation whose previous owner stopped", op.ID)
 	if len(recs) == 0 {
 		t.Errorf("replica r2 did not log resolving operation %s", op.ID)
 	} else if prev, ok := recs[0]["previous_owner"]; ok && prev != "r1" {
@@ -437,7 +386,7 @@ func TestKillDuringAtomicInstallRollback(t *testing.T) {
 	if st := rsReleaseState(second.svc, name, ns); st != "" {
 		t.Fatalf("release is %q after the recovery, want it gone", st)
 	}
-	recs := rsLogged(t, second.logPath, "recovering an interrupted operation", op.ID)
+	recs := rsLogged(t, second.LogPath, "recovering an interrupted operation", op.ID)
 	if len(recs) == 0 {
 		t.Fatalf("no recovery decision logged for %s", op.ID)
 	}
